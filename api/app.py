@@ -1,0 +1,48 @@
+"""The FastAPI application: one `QualityService`, set up once when the app starts."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit, InFlightLimit
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import router
+from quality.service import QualityService
+from quality.settings import Settings, get_settings
+
+DESCRIPTION = (
+    "Scores posts and replies of Chinese car-brand communities: clarity, sincerity, "
+    "helpfulness, civility and photo composition, mapped by a versioned rubric to the "
+    "stage-two `audition` score and the stage-three `civility_signal`."
+)
+
+
+def create_app(settings: Settings | None = None, service: QualityService | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if getattr(app.state, "service", None) is None:
+            # Verifies every model checksum and the rubric; a mismatch stops start-up here.
+            app.state.service = QualityService(settings)
+        app.state.service.warm_up()
+        yield
+
+    app = FastAPI(
+        title="quality",
+        version=importlib.metadata.version("quality"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.in_flight = InFlightLimit(settings.max_in_flight)
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
+    return app

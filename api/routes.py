@@ -1,0 +1,76 @@
+"""HTTP routes: each one decodes, calls the `quality` service, and returns its typed result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.limits import InFlightLimit
+from api.metrics import Metrics
+from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, ServiceInfo
+from quality.service import QualityService
+
+router = APIRouter()
+
+
+def get_service(request: Request) -> QualityService:
+    return request.app.state.service
+
+
+def get_in_flight(request: Request) -> InFlightLimit:
+    return request.app.state.in_flight
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+ServiceDep = Annotated[QualityService, Depends(get_service)]
+InFlightDep = Annotated[InFlightLimit, Depends(get_in_flight)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+ERRORS = {
+    413: {"description": "over a limit (body, text length, image size or pixels, counts)"},
+    415: {"description": "an image that is not JPEG, PNG, WebP or GIF"},
+    422: {"description": "invalid input"},
+    503: {"description": "overloaded; retry after the Retry-After header"},
+}
+
+
+@router.post("/score", response_model=ScoreResult, responses=ERRORS, tags=["scoring"])
+def score(post: Post, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep) -> ScoreResult:
+    """Score one post or reply."""
+    with in_flight:
+        result = service.score(post)
+    metrics.items.inc()
+    return result
+
+
+@router.post("/score/batch", response_model=BatchResponse, responses=ERRORS, tags=["scoring"])
+def score_batch(batch: BatchRequest, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep) -> BatchResponse:
+    """Score up to 256 posts; results come back in the same order."""
+    with in_flight:
+        results = service.score_batch(batch.items)
+    metrics.items.inc(len(results))
+    return BatchResponse(results=results)
+
+
+@router.get("/health", tags=["service"])
+def health(service: ServiceDep) -> dict:
+    """Liveness and readiness (models loaded)."""
+    return {"status": "ok", "ready": service.ready, "models_version": service.models_version}
+
+
+@router.get("/info", response_model=ServiceInfo, tags=["service"])
+def info(service: ServiceDep) -> ServiceInfo:
+    """Every model (name, version, source package, sha256, licence), the rubric version and the limits."""
+    return service.info()
+
+
+@router.get("/metrics", tags=["service"], response_class=Response)
+def metrics(metrics: MetricsDep, in_flight: InFlightDep) -> Response:
+    """Prometheus metrics."""
+    metrics.in_flight.set(in_flight.in_flight)
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,655 @@
+"""Composition and technical quality of one photo: v0, hand-written heuristics.
+
+This is a first, interpretable baseline, not a learned model (one is planned). Each signal
+is one small function that measures something a person can check on the photo and turns
+it into a named issue with a severity in [0, 1] (0 = fine):
+
+=================  ====================================================================
+issue              measured as
+=================  ====================================================================
+too_small_to_judge short side under `MIN_JUDGEABLE_SIDE` px (nothing else is judged)
+underexposed       mean luminance low / many crushed-black pixels
+overexposed        mean luminance high / many clipped-white pixels
+low_contrast       narrow luminance range (2nd-98th percentile)
+blurry             blur effect (Crete et al. 2007: how little a re-blur changes the
+                   neighbour differences) and the Laplacian variance, on the subject region
+noisy              noise sigma (Immerkaer 1996 operator) in flat areas
+tilted_horizon     dominant long near-horizontal line (Canny + probabilistic Hough,
+                   length-weighted) tilted 1.5-15 degrees, not explained by perspective
+subject_cut_off    the main salient region runs into a frame edge along a good part of it
+subject_too_small  main salient region covers a tiny part of the frame
+subject_too_tight  main salient region fills the frame with no breathing room
+off_balance        subject centroid far from every thirds point / centre / thirds line
+                   crossing of the centre lines
+cluttered          edges dense everywhere and no dominant salient region
+=================  ====================================================================
+
+The main subject comes from spectral-residual saliency (OpenCV contrib). `score` starts
+at `SCORE_BASE` and subtracts `PENALTY_WEIGHTS[issue] * severity` for every signal (even
+ones too mild to be listed in `issues`), clipped to [0, 1].
+
+`confidence` (how far to trust this v0 reading, capped at `CONFIDENCE_CAP`) is returned
+by `assess_composition` together with the composition, and by the convenience
+`composition_confidence(image)`, which runs the same analysis.
+
+All work happens on a copy at most `WORK_LONG_SIDE` px long; everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import imagehash
+import numpy as np
+from PIL import Image
+
+from quality.image.decode import DecodedImage
+from quality.schemas import ImageComposition
+
+# --- sizes -----------------------------------------------------------------------------
+# Analysis resolution: enough for lines, blur and saliency; keeps the whole pass ~10 ms.
+WORK_LONG_SIDE = 512
+# Below this short side (original or working copy) the signals mean nothing.
+MIN_JUDGEABLE_SIDE = 64
+# Score and confidence given to a photo too small to judge (it is also a poor post photo).
+TOO_SMALL_SCORE = 0.3
+TOO_SMALL_CONFIDENCE = 0.1
+
+# --- scoring ---------------------------------------------------------------------------
+# A photo with no measurable problem scores this (heuristics never justify a perfect 1).
+SCORE_BASE = 0.95
+# Points taken off at severity 1; exposure and blur ruin a photo, balance only weakens it.
+PENALTY_WEIGHTS = {
+    "underexposed": 0.6,
+    "overexposed": 0.5,
+    "blurry": 0.45,
+    "low_contrast": 0.3,
+    "subject_cut_off": 0.3,
+    "tilted_horizon": 0.25,
+    "noisy": 0.25,
+    "cluttered": 0.2,
+    "subject_too_small": 0.2,
+    "subject_too_tight": 0.15,
+    "off_balance": 0.15,
+}
+# Severity from which an issue is named in `issues` (below it only nudges the score).
+ISSUE_MIN_SEVERITY = 0.2
+# Confidence ceiling: unvalidated hand-written rules should not claim more.
+CONFIDENCE_CAP = 0.6
+
+# --- exposure and contrast (luminance in [0, 1]) ---------------------------------------
+# Mean luminance at which a photo starts to look dark, and where it is black.
+DARK_MEAN_START, DARK_MEAN_FULL = 0.28, 0.06
+# Mean luminance at which a photo starts to look washed out, and where it is white.
+BRIGHT_MEAN_START, BRIGHT_MEAN_FULL = 0.78, 0.96
+# Pixels at or below / above these levels are treated as clipped.
+CRUSHED_LEVEL, CLIPPED_LEVEL = 0.03, 0.97
+# Share of clipped pixels that starts to matter, and that is a lost photo.
+CLIPPED_SHARE_START, CLIPPED_SHARE_FULL = 0.2, 0.6
+# 2nd-98th percentile luminance spread below which contrast is low / gone.
+CONTRAST_SPREAD_START, CONTRAST_SPREAD_FULL = 0.35, 0.05
+# Spread under which the frame has no detail at all (blur and lines are not measured).
+FLAT_SPREAD = 0.04
+
+# --- blur ------------------------------------------------------------------------------
+# Crete blur effect (0 sharp .. 1 blurred): sharp photos sit near 0.2-0.35 at 512 px.
+BLUR_EFFECT_START, BLUR_EFFECT_FULL = 0.42, 0.62
+# Taps of the re-blur filter in the Crete measure (as in the paper).
+BLUR_EFFECT_TAPS = 9
+# Laplacian standard deviation (grey levels, 512 px) that counts as clearly sharp: vetoes blur.
+SHARP_LAPLACIAN_STD = 18.0
+# The subject box is padded by this share of the frame before measuring its sharpness.
+SUBJECT_PAD = 0.05
+# Subject boxes smaller than this share of the frame are too small to judge blur on alone.
+MIN_BLUR_REGION_SHARE = 0.04
+
+# --- noise -----------------------------------------------------------------------------
+# Noise sigma (grey levels at working size) where noise becomes visible / ugly.
+NOISE_SIGMA_START, NOISE_SIGMA_FULL = 3.5, 10.0
+# Share of pixels (lowest structure) used as "flat" for the noise estimate.
+FLAT_AREA_SHARE = 0.3
+# Gaussian sigma used to find structure, so noise itself does not decide what is flat.
+STRUCTURE_BLUR_SIGMA = 2.0
+
+# --- horizon ---------------------------------------------------------------------------
+# Lines within this many degrees of horizontal are horizon candidates; beyond is a diagonal.
+NEAR_HORIZONTAL_DEG = 20.0
+# Tilt range that reads as a mistake: below is level, above is a deliberate angle.
+TILT_MIN_DEG, TILT_MAX_DEG = 1.5, 15.0
+# Tilt at which the severity is full.
+TILT_FULL_DEG = 8.0
+# Severity at the smallest flagged tilt (a 1.5 degree tilt is visible).
+TILT_MIN_SEVERITY = 0.25
+# Length of the dominant line cluster, as a share of the width, for a trusted horizon.
+HORIZON_MIN_STRENGTH, HORIZON_FULL_STRENGTH = 0.3, 0.7
+# Lines within this many degrees of the peak belong to the same horizon.
+HORIZON_CLUSTER_DEG = 1.0
+# Share of near-horizontal length the peak must hold (else lines disagree: perspective).
+HORIZON_MIN_SHARE = 0.4
+# Shortest Hough segment, as a share of the width.
+HOUGH_MIN_LENGTH = 0.12
+# Largest gap bridged inside one Hough segment, as a share of the width.
+HOUGH_MAX_GAP = 0.02
+# Verticals this close to plumb while horizontals tilt mean perspective, not a tilted camera.
+PLUMB_VERTICAL_DEG = 0.8
+# Severity kept when level verticals contradict a tilted horizon.
+PERSPECTIVE_DISCOUNT = 0.3
+
+# --- subject ---------------------------------------------------------------------------
+# Saliency above this multiple of its mean is "salient" (Hou & Zhang 2007 use 3).
+SALIENCY_MEAN_FACTOR = 3.0
+# Blur of the raw saliency map, as a share of the long side, to join a subject's parts.
+SALIENCY_BLUR_SHARE = 0.02
+# The main component must hold this share of all salient mass to count as a subject.
+SUBJECT_MIN_MASS_SHARE = 0.3
+# Components smaller than this share of the frame are specks, not subjects.
+SUBJECT_MIN_AREA = 0.002
+# Border band (share of the side) in which subject pixels count as touching the edge.
+BORDER_BAND = 0.02
+# Share of a side's length covered by the subject where a cut starts to show / is certain.
+CUT_COVERAGE_START, CUT_COVERAGE_FULL = 0.06, 0.3
+# Subject box area share below which it is too small (full severity at the second value).
+SMALL_AREA_START, SMALL_AREA_FULL = 0.02, 0.003
+# Subject box area share above which it is too tight (full severity at the second value).
+TIGHT_AREA_START, TIGHT_AREA_FULL = 0.7, 0.95
+# Distance (share of the frame) to the nearest anchor that is still fine / clearly off.
+BALANCE_DIST_START, BALANCE_DIST_FULL = 0.06, 0.2
+# Anchors of a balanced subject: thirds points, the centre and the thirds/centre crossings.
+ANCHORS = tuple((x, y) for x in (1 / 3, 1 / 2, 2 / 3) for y in (1 / 3, 1 / 2, 2 / 3))
+
+# --- clutter ---------------------------------------------------------------------------
+# Grid for edge density: clutter must be everywhere, not in one busy corner.
+CLUTTER_GRID = 4
+# Edge density (share of edge pixels) per cell where clutter starts / is full.
+CLUTTER_DENSITY_START, CLUTTER_DENSITY_FULL = 0.10, 0.20
+
+# --- crop suggestion -------------------------------------------------------------------
+# Aspect ratios (w/h) tried; the photo's own aspect is added.
+CROP_ASPECTS = (4 / 3, 3 / 2, 1.0, 16 / 9, 3 / 4, 2 / 3)
+# Window sizes relative to the largest window of that aspect.
+CROP_SCALES = (1.0, 0.85, 0.7)
+# Where the subject centroid may be put: the four thirds points and the centre.
+CROP_TARGETS = ((1 / 3, 1 / 3), (2 / 3, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 2 / 3), (0.5, 0.5))
+# A crop must keep this share of the subject's salient mass.
+CROP_MIN_SUBJECT_KEPT = 0.98
+# A crop must beat the full frame by this much to be suggested.
+CROP_MIN_GAIN = 0.1
+# Cost per share of the frame cut away (losing content is not free).
+CROP_AREA_COST = 0.35
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The main salient region, in working-image pixels and normalised frame units."""
+
+    box: tuple[float, float, float, float]  # normalised x0, y0, x1, y1
+    centroid: tuple[float, float]  # normalised, saliency-weighted
+    area: float  # box area / frame area
+    mass_share: float  # share of all salient mass in this region
+    edge_coverage: dict[str, float]  # side -> share of that side the region runs into
+    mask: np.ndarray = field(repr=False)  # float32 saliency inside the region, 0 elsewhere
+
+
+@dataclass(frozen=True)
+class CompositionAssessment:
+    """Everything the analysis found: the API model, a confidence, and raw measurements."""
+
+    composition: ImageComposition
+    confidence: float
+    measurements: dict[str, float]
+
+
+def analyse_composition(image: DecodedImage, index: int) -> ImageComposition:
+    """Score the composition / technical quality of one decoded photo (v0 heuristics)."""
+    return assess_composition(image, index).composition
+
+
+def composition_confidence(image: DecodedImage) -> float:
+    """Confidence in [0, `CONFIDENCE_CAP`] of the v0 reading of this photo.
+
+    Runs the analysis; when you also need the composition, call `assess_composition` once.
+    """
+    return assess_composition(image, 0).confidence
+
+
+def assess_composition(image: DecodedImage, index: int) -> CompositionAssessment:
+    """The composition together with a confidence and the raw measurements behind it."""
+    rgb = _working_copy(image.rgb)
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    phash = _phash(grey)
+    if min(image.width, image.height, *grey.shape) < MIN_JUDGEABLE_SIDE:
+        return _too_small(image, index, phash, grey)
+
+    lum = grey.astype(np.float32) / 255.0
+    spread = _luminance_spread(lum)
+    flat = spread < FLAT_SPREAD
+    subject = None if flat else _find_subject(rgb)
+    severities: dict[str, float] = {}
+    measurements: dict[str, float] = {"luminance_spread": spread}
+
+    severities["underexposed"] = _underexposure(lum, measurements)
+    severities["overexposed"] = _overexposure(lum, measurements)
+    severities["low_contrast"] = _low_contrast(spread)
+    if not flat:
+        severities["blurry"] = _blurriness(grey, subject, measurements)
+        severities["noisy"] = _noisiness(grey, measurements)
+        severities["tilted_horizon"] = _horizon_tilt(grey, measurements)
+        severities["cluttered"] = _clutter(grey, subject, measurements)
+    if subject is not None:
+        severities.update(_subject_issues(subject, measurements))
+
+    score = _score(severities)
+    confidence = _confidence(grey, subject, flat)
+    crop = _suggest_crop(subject, grey.shape) if subject is not None else (0.0, 0.0, 1.0, 1.0)
+    return CompositionAssessment(
+        composition=_build(image, index, score, severities, crop, phash),
+        confidence=confidence,
+        measurements={k: round(float(v), 4) for k, v in measurements.items()},
+    )
+
+
+# --- preparation ---------------------------------------------------------------------
+
+
+def _working_copy(rgb: np.ndarray) -> np.ndarray:
+    height, width = rgb.shape[:2]
+    long_side = max(height, width)
+    if long_side <= WORK_LONG_SIDE:
+        return np.ascontiguousarray(rgb)
+    scale = WORK_LONG_SIDE / long_side
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+
+
+def _phash(grey: np.ndarray) -> str:
+    return str(imagehash.phash(Image.fromarray(grey)))
+
+
+def _too_small(image: DecodedImage, index: int, phash: str, grey: np.ndarray) -> CompositionAssessment:
+    severities = {"too_small_to_judge": 1.0}
+    composition = ImageComposition(
+        index=index,
+        score=TOO_SMALL_SCORE,
+        issues=["too_small_to_judge"],
+        issue_severity=severities,
+        suggested_crop=(0.0, 0.0, 1.0, 1.0),
+        width=image.width,
+        height=image.height,
+        phash=phash,
+    )
+    return CompositionAssessment(composition, TOO_SMALL_CONFIDENCE, {"short_side": float(min(grey.shape))})
+
+
+def _ramp(value: float, start: float, full: float) -> float:
+    """0 at `start`, 1 at `full`, linear between, clipped (works for either direction)."""
+    if full == start:
+        return float(value >= full)
+    return float(min(1.0, max(0.0, (value - start) / (full - start))))
+
+
+# --- exposure and contrast -----------------------------------------------------------
+
+
+def _luminance_spread(lum: np.ndarray) -> float:
+    low, high = np.percentile(lum, (2, 98))
+    return float(high - low)
+
+
+def _underexposure(lum: np.ndarray, out: dict) -> float:
+    mean = float(lum.mean())
+    crushed = float((lum <= CRUSHED_LEVEL).mean())
+    out["mean_luminance"], out["crushed_share"] = mean, crushed
+    return max(
+        _ramp(mean, DARK_MEAN_START, DARK_MEAN_FULL),
+        _ramp(crushed, CLIPPED_SHARE_START, CLIPPED_SHARE_FULL),
+    )
+
+
+def _overexposure(lum: np.ndarray, out: dict) -> float:
+    mean = float(lum.mean())
+    clipped = float((lum >= CLIPPED_LEVEL).mean())
+    out["clipped_share"] = clipped
+    return max(
+        _ramp(mean, BRIGHT_MEAN_START, BRIGHT_MEAN_FULL),
+        _ramp(clipped, CLIPPED_SHARE_START, CLIPPED_SHARE_FULL),
+    )
+
+
+def _low_contrast(spread: float) -> float:
+    return _ramp(spread, CONTRAST_SPREAD_START, CONTRAST_SPREAD_FULL)
+
+
+# --- sharpness and noise -------------------------------------------------------------
+
+
+def _blurriness(grey: np.ndarray, subject: Subject | None, out: dict) -> float:
+    region = _blur_region(grey, subject)
+    effect = _blur_effect(region)
+    lap_std = float(cv2.Laplacian(region, cv2.CV_32F, ksize=1).std())
+    out["blur_effect"], out["laplacian_std"] = effect, lap_std
+    severity = _ramp(effect, BLUR_EFFECT_START, BLUR_EFFECT_FULL)
+    if lap_std >= SHARP_LAPLACIAN_STD:  # plenty of fine detail: not blurred, whatever the ratio says
+        severity *= 0.5
+    return severity
+
+
+def _blur_region(grey: np.ndarray, subject: Subject | None) -> np.ndarray:
+    """The padded subject box (where focus matters), or the whole frame without a subject."""
+    if subject is None or subject.area < MIN_BLUR_REGION_SHARE:
+        return grey
+    height, width = grey.shape
+    x0, y0, x1, y1 = subject.box
+    x0, x1 = max(0.0, x0 - SUBJECT_PAD), min(1.0, x1 + SUBJECT_PAD)
+    y0, y1 = max(0.0, y0 - SUBJECT_PAD), min(1.0, y1 + SUBJECT_PAD)
+    region = grey[int(y0 * height) : math.ceil(y1 * height), int(x0 * width) : math.ceil(x1 * width)]
+    return region if min(region.shape) >= 16 else grey
+
+
+def _blur_effect(grey: np.ndarray) -> float:
+    """Crete-Roffet et al. (2007) no-reference blur: 0 sharp, 1 fully blurred."""
+    f = grey.astype(np.float32)
+    results = []
+    # axis 0: differences down the columns, re-blurred vertically; axis 1: across the rows.
+    for axis, ksize in ((0, (1, BLUR_EFFECT_TAPS)), (1, (BLUR_EFFECT_TAPS, 1))):
+        blurred = cv2.blur(f, ksize)
+        d_f = np.abs(np.diff(f, axis=axis))
+        d_b = np.abs(np.diff(blurred, axis=axis))
+        total = float(d_f.sum())
+        if total <= 0:
+            continue
+        lost = float(np.maximum(0.0, d_f - d_b).sum())
+        results.append((total - lost) / total)
+    return max(results) if results else 1.0
+
+
+def _noisiness(grey: np.ndarray, out: dict) -> float:
+    sigma = _noise_sigma(grey)
+    out["noise_sigma"] = sigma
+    return _ramp(sigma, NOISE_SIGMA_START, NOISE_SIGMA_FULL)
+
+
+def _noise_sigma(grey: np.ndarray) -> float:
+    """Immerkaer (1996) noise sigma, averaged over the flattest part of the frame."""
+    f = grey.astype(np.float32)
+    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    response = np.abs(cv2.filter2D(f, cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    smooth = cv2.GaussianBlur(f, (0, 0), STRUCTURE_BLUR_SIGMA)
+    structure = (np.abs(cv2.Sobel(smooth, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(smooth, cv2.CV_32F, 0, 1)))[1:-1, 1:-1]
+    if response.size == 0:
+        return 0.0
+    cut = np.quantile(structure, FLAT_AREA_SHARE)
+    flat = response[structure <= cut]
+    return float(math.sqrt(math.pi / 2) * flat.mean() / 6.0) if flat.size else 0.0
+
+
+# --- horizon -------------------------------------------------------------------------
+
+
+def _horizon_tilt(grey: np.ndarray, out: dict) -> float:
+    segments = _line_segments(grey)
+    width = grey.shape[1]
+    angle, strength, share = _dominant_angle(segments, width, vertical=False)
+    v_angle, v_strength, _ = _dominant_angle(segments, grey.shape[0], vertical=True)
+    out["horizon_angle"], out["horizon_strength"] = angle, strength
+    tilt = abs(angle)
+    if strength < HORIZON_MIN_STRENGTH or share < HORIZON_MIN_SHARE:
+        return 0.0
+    if not TILT_MIN_DEG <= tilt <= TILT_MAX_DEG:
+        return 0.0
+    severity = TILT_MIN_SEVERITY + (1 - TILT_MIN_SEVERITY) * _ramp(tilt, TILT_MIN_DEG, TILT_FULL_DEG)
+    severity *= _ramp(strength, 0.0, HORIZON_FULL_STRENGTH)
+    if v_strength >= HORIZON_MIN_STRENGTH and abs(v_angle) <= PLUMB_VERTICAL_DEG:
+        severity *= PERSPECTIVE_DISCOUNT
+    return severity
+
+
+def _line_segments(grey: np.ndarray) -> np.ndarray:
+    """Straight segments (x0, y0, x1, y1) found by Canny + probabilistic Hough."""
+    smooth = cv2.GaussianBlur(grey, (5, 5), 0)
+    median = float(np.median(smooth))
+    edges = cv2.Canny(smooth, max(10.0, 0.66 * median), max(30.0, 1.33 * median))
+    width = grey.shape[1]
+    lines = cv2.HoughLinesP(
+        edges,
+        rho=1,
+        theta=np.pi / 360,
+        threshold=max(20, int(0.08 * width)),
+        minLineLength=max(16, int(HOUGH_MIN_LENGTH * width)),
+        maxLineGap=max(2, int(HOUGH_MAX_GAP * width)),
+    )
+    return np.zeros((0, 4), np.float32) if lines is None else lines.reshape(-1, 4).astype(np.float32)
+
+
+def _dominant_angle(segments: np.ndarray, extent: int, *, vertical: bool) -> tuple[float, float, float]:
+    """Length-weighted dominant deviation (degrees) from horizontal (or vertical).
+
+    Returns (angle, strength, share): strength = cluster length / `extent`, share = cluster
+    length / all near-horizontal (near-vertical) length.
+    """
+    if len(segments) == 0:
+        return 0.0, 0.0, 0.0
+    dx = segments[:, 2] - segments[:, 0]
+    dy = segments[:, 3] - segments[:, 1]
+    if vertical:
+        dx, dy = dy, -dx
+    lengths = np.hypot(dx, dy)
+    # Angle of the segment from horizontal, in (-90, 90]; image y grows downwards, so a
+    # positive angle means the line rises to the right.
+    angles = np.degrees(np.arctan2(-dy, dx))
+    angles = (angles + 90.0) % 180.0 - 90.0
+    near = np.abs(angles) <= NEAR_HORIZONTAL_DEG
+    if not near.any():
+        return 0.0, 0.0, 0.0
+    angles, lengths = angles[near], lengths[near]
+    support = np.array([lengths[np.abs(angles - a) <= HORIZON_CLUSTER_DEG].sum() for a in angles])
+    peak = int(np.argmax(support))
+    members = np.abs(angles - angles[peak]) <= HORIZON_CLUSTER_DEG
+    angle = float(np.average(angles[members], weights=lengths[members]))
+    cluster = float(lengths[members].sum())
+    return angle, cluster / max(extent, 1), cluster / float(lengths.sum())
+
+
+# --- subject -------------------------------------------------------------------------
+
+
+def _find_subject(rgb: np.ndarray) -> Subject | None:
+    saliency = _saliency_map(rgb)
+    mean = float(saliency.mean())
+    if mean <= 0:
+        return None
+    salient = (saliency > SALIENCY_MEAN_FACTOR * mean).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(salient, connectivity=8)
+    if count <= 1:
+        return None
+    masses = np.bincount(labels.ravel(), weights=saliency.ravel(), minlength=count)[1:]
+    main = int(np.argmax(masses)) + 1
+    height, width = salient.shape
+    x, y, w, h, area_px = stats[main]
+    if area_px < SUBJECT_MIN_AREA * height * width:
+        return None
+    mass_share = float(masses[main - 1] / masses.sum())
+    if mass_share < SUBJECT_MIN_MASS_SHARE:
+        return None
+    region = labels == main
+    weights = np.where(region, saliency, 0.0).astype(np.float32)
+    ys, xs = np.nonzero(region)
+    wsum = float(weights[ys, xs].sum())
+    centroid = (float((xs * weights[ys, xs]).sum() / wsum + 0.5) / width, float((ys * weights[ys, xs]).sum() / wsum + 0.5) / height)
+    box = (x / width, y / height, (x + w) / width, (y + h) / height)
+    return Subject(
+        box=box,
+        centroid=centroid,
+        area=float(w * h) / (width * height),
+        mass_share=mass_share,
+        edge_coverage=_edge_coverage(region),
+        mask=weights,
+    )
+
+
+def _saliency_map(rgb: np.ndarray) -> np.ndarray:
+    """Spectral-residual saliency, smoothed so the parts of one object join, scaled to [0, 1]."""
+    detector = cv2.saliency.StaticSaliencySpectralResidual_create()
+    ok, saliency = detector.computeSaliency(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        return np.zeros(rgb.shape[:2], np.float32)
+    sigma = max(1.0, SALIENCY_BLUR_SHARE * max(rgb.shape[:2]))
+    saliency = cv2.GaussianBlur(saliency.astype(np.float32), (0, 0), sigma)
+    top = float(saliency.max())
+    return saliency / top if top > 0 else saliency
+
+
+def _edge_coverage(region: np.ndarray) -> dict[str, float]:
+    """Share of each side's length along which the region lies within the border band."""
+    height, width = region.shape
+    band_x = max(1, int(round(BORDER_BAND * width)))
+    band_y = max(1, int(round(BORDER_BAND * height)))
+    return {
+        "left": float(region[:, :band_x].any(axis=1).mean()),
+        "right": float(region[:, -band_x:].any(axis=1).mean()),
+        "top": float(region[:band_y, :].any(axis=0).mean()),
+        "bottom": float(region[-band_y:, :].any(axis=0).mean()),
+    }
+
+
+def _subject_issues(subject: Subject, out: dict) -> dict[str, float]:
+    out["subject_area"] = subject.area
+    out["subject_mass_share"] = subject.mass_share
+    out["subject_cx"], out["subject_cy"] = subject.centroid
+    return {
+        "subject_cut_off": _cut_off(subject, out),
+        "subject_too_small": _ramp(subject.area, SMALL_AREA_START, SMALL_AREA_FULL),
+        "subject_too_tight": _ramp(subject.area, TIGHT_AREA_START, TIGHT_AREA_FULL),
+        "off_balance": _off_balance(subject.centroid, subject.area),
+    }
+
+
+def _cut_off(subject: Subject, out: dict) -> float:
+    coverage = max(subject.edge_coverage.values())
+    out["edge_coverage"] = coverage
+    return _ramp(coverage, CUT_COVERAGE_START, CUT_COVERAGE_FULL)
+
+
+def _anchor_distance(point: tuple[float, float]) -> float:
+    return min(math.hypot(point[0] - ax, point[1] - ay) for ax, ay in ANCHORS)
+
+
+def _off_balance(centroid: tuple[float, float], area: float) -> float:
+    """Far from every anchor; a subject that fills the frame cannot be badly placed."""
+    return _ramp(_anchor_distance(centroid), BALANCE_DIST_START, BALANCE_DIST_FULL) * (1.0 - min(1.0, area))
+
+
+# --- clutter -------------------------------------------------------------------------
+
+
+def _clutter(grey: np.ndarray, subject: Subject | None, out: dict) -> float:
+    edges = cv2.Canny(cv2.GaussianBlur(grey, (3, 3), 0), 50, 150) > 0
+    height, width = edges.shape
+    cells = [
+        edges[i * height // CLUTTER_GRID : (i + 1) * height // CLUTTER_GRID, j * width // CLUTTER_GRID : (j + 1) * width // CLUTTER_GRID].mean()
+        for i in range(CLUTTER_GRID)
+        for j in range(CLUTTER_GRID)
+    ]
+    busy = float(np.quantile(cells, 0.25))  # the quieter cells must be busy too
+    out["edge_density_q25"] = busy
+    dominance = subject.mass_share if subject is not None else 0.0
+    return _ramp(busy, CLUTTER_DENSITY_START, CLUTTER_DENSITY_FULL) * (1.0 - dominance)
+
+
+# --- score, confidence, output -------------------------------------------------------
+
+
+def _score(severities: dict[str, float]) -> float:
+    penalty = sum(PENALTY_WEIGHTS[name] * sev for name, sev in severities.items())
+    return float(min(1.0, max(0.0, SCORE_BASE - penalty)))
+
+
+def _confidence(grey: np.ndarray, subject: Subject | None, flat: bool) -> float:
+    """Lower for small frames, frames with no clear subject, and frames with no detail."""
+    size = _ramp(min(grey.shape), MIN_JUDGEABLE_SIDE, 256)
+    clarity = 0.6 + 0.4 * (subject.mass_share if subject is not None else 0.0)
+    detail = 0.7 if flat else 1.0
+    return round(CONFIDENCE_CAP * (0.5 + 0.5 * size) * clarity * detail, 4)
+
+
+def _build(
+    image: DecodedImage,
+    index: int,
+    score: float,
+    severities: dict[str, float],
+    crop: tuple[float, float, float, float],
+    phash: str,
+) -> ImageComposition:
+    rounded = {name: round(float(sev), 4) for name, sev in severities.items() if sev >= ISSUE_MIN_SEVERITY}
+    issues = sorted(rounded, key=lambda name: (-rounded[name] * PENALTY_WEIGHTS[name], name))
+    return ImageComposition(
+        index=index,
+        score=round(score, 4),
+        issues=issues,
+        issue_severity={name: rounded[name] for name in issues},
+        suggested_crop=crop,
+        width=image.width,
+        height=image.height,
+        phash=phash,
+    )
+
+
+# --- crop suggestion -----------------------------------------------------------------
+
+
+def _suggest_crop(subject: Subject, shape: tuple[int, int]) -> tuple[float, float, float, float]:
+    """Best of a few aspect/scale/placement windows, or the full frame if none is clearly better."""
+    height, width = shape
+    integral = cv2.integral(subject.mask.astype(np.float64))
+    total = float(integral[-1, -1])
+    if total <= 0:
+        return (0.0, 0.0, 1.0, 1.0)
+    full = (0, 0, width, height)
+    best, best_value = full, _crop_value(full, subject, integral, total, shape)
+    baseline = best_value
+    for window in _candidate_windows(subject, shape):
+        value = _crop_value(window, subject, integral, total, shape)
+        if value > best_value:
+            best, best_value = window, value
+    if best is full or best_value - baseline < CROP_MIN_GAIN:
+        return (0.0, 0.0, 1.0, 1.0)
+    x0, y0, x1, y1 = best
+    return (round(x0 / width, 4), round(y0 / height, 4), round(x1 / width, 4), round(y1 / height, 4))
+
+
+def _candidate_windows(subject: Subject, shape: tuple[int, int]):
+    height, width = shape
+    cx, cy = subject.centroid[0] * width, subject.centroid[1] * height
+    for aspect in (width / height, *CROP_ASPECTS):
+        max_w = min(width, height * aspect)
+        for scale in CROP_SCALES:
+            w = int(max_w * scale)
+            h = int(w / aspect)
+            if w < MIN_JUDGEABLE_SIDE or h < MIN_JUDGEABLE_SIDE or h > height:
+                continue
+            for tx, ty in CROP_TARGETS:
+                x0 = int(round(min(max(cx - tx * w, 0), width - w)))
+                y0 = int(round(min(max(cy - ty * h, 0), height - h)))
+                yield (x0, y0, x0 + w, y0 + h)
+
+
+def _crop_value(window, subject: Subject, integral: np.ndarray, total: float, shape) -> float:
+    """How well a window frames the subject: kept, balanced, not cramped, not wasteful."""
+    x0, y0, x1, y1 = window
+    kept = float(integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]) / total
+    if kept < CROP_MIN_SUBJECT_KEPT:
+        return -1.0
+    height, width = shape
+    ww, wh = x1 - x0, y1 - y0
+    cx = (subject.centroid[0] * width - x0) / ww
+    cy = (subject.centroid[1] * height - y0) / wh
+    sx0, sy0, sx1, sy1 = subject.box
+    box_w = (min(sx1 * width, x1) - max(sx0 * width, x0)) / ww
+    box_h = (min(sy1 * height, y1) - max(sy0 * height, y0)) / wh
+    area = max(0.0, box_w) * max(0.0, box_h)
+    balance = _ramp(_anchor_distance((cx, cy)), BALANCE_DIST_START, BALANCE_DIST_FULL)
+    tight = _ramp(area, TIGHT_AREA_START, TIGHT_AREA_FULL)
+    small = _ramp(area, SMALL_AREA_START, SMALL_AREA_FULL)
+    lost = 1.0 - (ww * wh) / float(width * height)
+    return 1.0 - balance - 0.7 * tight - 0.5 * small - CROP_AREA_COST * lost

@@ -1,0 +1,311 @@
+"""Safe decoding of user-supplied photos into a small upright RGB array.
+
+Every failure leaves here as one of the user-facing errors in `quality.errors`:
+
+* over the byte or pixel limit (checked from the header, before any pixel is decoded) -> `TooLarge` (413)
+* empty data, not an image, or not one of JPEG / PNG / WebP / GIF -> `UnsupportedImage` (415)
+* a supported format whose data cannot be decoded (truncated, damaged) -> `CorruptImage` (422)
+* bad base64 -> `InvalidInput` with code ``invalid_base64`` (422)
+
+Pixels are decoded once, at reduced size where the codec allows it (JPEG DCT scaling via
+``draft``), so a 1080p JPEG costs a few milliseconds. Animated images give their first frame.
+EXIF orientation is applied; a broken EXIF block is ignored rather than failing the photo.
+
+Global PIL state is left alone: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off and
+``Image.MAX_IMAGE_PIXELS`` keeps its value. PIL's own bomb check fires inside
+``Image.open``, before our check can run; its error is mapped to `TooLarge`, and its
+warning is turned into an error only inside our ``open`` call and mapped the same way.
+So the effective pixel limit is ``min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS)``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import math
+import re
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from quality.errors import CorruptImage, InvalidInput, QualityError, TooLarge, UnsupportedImage
+
+# Formats PIL may try. A multi-picture JPEG from a phone (MPO) is opened by the JPEG plugin.
+_PIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+# What we report for each PIL format name.
+_REPORTED_FORMAT = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "GIF"}
+# Long side of the returned array; analysis never needs more.
+DEFAULT_TARGET_LONG_SIDE = 768
+# base64 is 4 chars per 3 bytes; the slack covers padding, a data-URL prefix and line breaks.
+_BASE64_SLACK_CHARS = 1024
+# Optional "data:image/png;base64," prefix that browsers put in front of the payload.
+_DATA_URL_PREFIX = re.compile(r"^\s*data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
+# Line breaks and spaces that MIME-wrapped base64 carries; removed before strict decoding.
+_BASE64_WHITESPACE = re.compile(r"[\s]+")
+# EXIF tag 0x0112: how the camera was held.
+_EXIF_ORIENTATION_TAG = 0x0112
+# EXIF orientation -> the transpose that makes the picture upright (1 = already upright).
+_ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Orientations that swap width and height.
+_SWAPS_AXES = {5, 6, 7, 8}
+# Background that transparent pixels are composited on (posts are shown on white).
+_BACKGROUND_RGB = (255, 255, 255)
+# Shrink factor from which area averaging is needed to avoid aliasing.
+_AREA_RESIZE_MIN_FACTOR = 2.0
+# Modes PIL can resample with a smooth filter; anything else is converted first.
+_RESAMPLABLE_MODES = {"RGB", "RGBA", "L", "LA"}
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """An upright RGB photo, downscaled for analysis.
+
+    rgb: H x W x 3 uint8, read-only, long side <= the decode's target_long_side.
+    width, height: the original upright size in pixels (after EXIF rotation).
+    format: "JPEG", "PNG", "WEBP" or "GIF".
+    n_frames: 1 for a still image. For WebP, APNG and MPO the count stored in the header;
+        a GIF does not store one, so an animated GIF reports 2 ("more than one") rather
+        than having every frame walked.
+    """
+
+    rgb: np.ndarray
+    width: int
+    height: int
+    format: str
+    n_frames: int
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    target_long_side: int = DEFAULT_TARGET_LONG_SIDE,
+) -> DecodedImage:
+    """Decode JPEG/PNG/WebP/GIF bytes into a `DecodedImage`, enforcing the limits first."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidInput("image data must be bytes", code="invalid_image_data")
+    if target_long_side < 1:
+        raise ValueError("target_long_side must be >= 1")
+    data = bytes(data)
+    _check_byte_size(data, max_bytes)
+    try:
+        return _decode_checked(data, max_pixels, target_long_side)
+    except QualityError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise TooLarge(f"image has too many pixels ({exc})") from exc
+    except MemoryError as exc:
+        raise TooLarge("image is too large to decode") from exc
+    except Exception as exc:  # noqa: BLE001 - PIL raises OSError, ValueError, SyntaxError, struct.error, zlib.error, ...
+        raise CorruptImage(f"image data could not be decoded: {type(exc).__name__}") from exc
+
+
+def decode_base64_image(
+    b64: str,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    target_long_side: int = DEFAULT_TARGET_LONG_SIDE,
+    field: str | None = None,
+) -> DecodedImage:
+    """Strictly decode base64 (optionally a ``data:image/...;base64,`` URL), then `decode_image`.
+
+    The string length is checked against ``max_bytes`` before anything is decoded.
+    ``field`` names the request field in errors (e.g. ``"images[2].data"``).
+    """
+    if not isinstance(b64, str):
+        raise InvalidInput("image data must be a base64 string", field=field, code="invalid_base64")
+    if len(b64) > _max_base64_chars(max_bytes):
+        raise TooLarge(f"image is larger than the {max_bytes} byte limit", field=field)
+    data = _strict_b64decode(b64, field)
+    try:
+        return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, target_long_side=target_long_side)
+    except QualityError as exc:
+        if exc.field is None:
+            exc.field = field
+        raise
+
+
+# --- limits -------------------------------------------------------------------------
+
+
+def _check_byte_size(data: bytes, max_bytes: int) -> None:
+    if len(data) == 0:
+        raise UnsupportedImage("image data is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise TooLarge(f"image is {len(data)} bytes, over the {max_bytes} byte limit")
+
+
+def _check_pixel_count(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise CorruptImage(f"image declares an empty size {width}x{height}")
+    if width * height > max_pixels:
+        raise TooLarge(f"image is {width}x{height} pixels, over the {max_pixels} pixel limit")
+
+
+def _max_base64_chars(max_bytes: int) -> int:
+    return math.ceil(max_bytes * 4 / 3) + _BASE64_SLACK_CHARS
+
+
+# --- base64 -------------------------------------------------------------------------
+
+
+def _strict_b64decode(b64: str, field: str | None) -> bytes:
+    payload = _DATA_URL_PREFIX.sub("", b64, count=1)
+    if _BASE64_WHITESPACE.search(payload):
+        payload = _BASE64_WHITESPACE.sub("", payload)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"image data is not valid base64: {exc}", field=field, code="invalid_base64") from exc
+
+
+# --- decoding -----------------------------------------------------------------------
+
+
+def _decode_checked(data: bytes, max_pixels: int, target_long_side: int) -> DecodedImage:
+    img = _open_header(data)
+    with img:
+        fmt = _REPORTED_FORMAT[img.format]
+        _check_pixel_count(img.width, img.height, max_pixels)
+        orientation = _exif_orientation(img)
+        width, height = img.size
+        if orientation in _SWAPS_AXES:
+            width, height = height, width
+        n_frames = _frame_count(img)
+        if fmt == "JPEG":
+            _request_jpeg_draft(img, target_long_side)
+        img.load()
+        # The array is a copy, made before the file is closed (a closed PIL image has no pixels).
+        arr = np.ascontiguousarray(_apply_orientation(_to_small_rgb(img, target_long_side), orientation))
+    arr.setflags(write=False)
+    return DecodedImage(rgb=arr, width=width, height=height, format=fmt, n_frames=n_frames)
+
+
+def _open_header(data: bytes) -> Image.Image:
+    """Identify the format and read the header only (no pixels)."""
+    try:
+        with warnings.catch_warnings():
+            # Only inside this call: PIL's "possible bomb" warning becomes an error we map to 413.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
+    except Image.UnidentifiedImageError as exc:
+        raise UnsupportedImage("not a JPEG, PNG, WebP or GIF image") from exc
+    if img.format not in _REPORTED_FORMAT:
+        img.close()
+        raise UnsupportedImage(f"unsupported image format {img.format!r}")
+    return img
+
+
+def _exif_orientation(img: Image.Image) -> int:
+    """EXIF orientation 1-8, or 1 when absent or unreadable (broken EXIF is common)."""
+    try:
+        value = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+        value = int(value)
+    except Exception:  # noqa: BLE001 - malformed EXIF must not fail the photo
+        return 1
+    return value if value in _ORIENTATION_TRANSPOSE else 1
+
+
+def _frame_count(img: Image.Image) -> int:
+    """Frames in the file. Read from the header where the format stores it (WebP, APNG, MPO).
+
+    A GIF does not store its frame count; we only look whether a second frame exists
+    (``is_animated``) and report 2 for "animated", never walking every frame.
+    """
+    if img.format == "GIF":
+        return 2 if img.is_animated else 1
+    try:
+        return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # noqa: BLE001
+        return 1
+
+
+def _scaled_size(width: int, height: int, target_long_side: int) -> tuple[int, int]:
+    long_side = max(width, height)
+    if long_side <= target_long_side:
+        return width, height
+    scale = target_long_side / long_side
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _request_jpeg_draft(img: Image.Image, target_long_side: int) -> None:
+    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale while staying >= the target size."""
+    w, h = _scaled_size(img.width, img.height, target_long_side)
+    if (w, h) != img.size:
+        img.draft("RGB", (w, h))
+
+
+def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
+    """Any mode -> RGB (alpha on white), then shrink with OpenCV (several times faster than PIL here)."""
+    rgb = np.asarray(_flatten_to_rgb(_to_resamplable_mode(img)), dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    size = _scaled_size(width, height, target_long_side)
+    if size == (width, height):
+        return rgb
+    # Area averaging avoids aliasing on big reductions; after a JPEG draft the factor is < 2
+    # and bilinear is as good and cheaper.
+    shrink = max(width / size[0], height / size[1])
+    interpolation = cv2.INTER_AREA if shrink >= _AREA_RESIZE_MIN_FACTOR else cv2.INTER_LINEAR
+    return cv2.resize(rgb, size, interpolation=interpolation)
+
+
+def _to_resamplable_mode(img: Image.Image) -> Image.Image:
+    """Bring any PIL mode to RGB, RGBA, L or LA without losing alpha or 16-bit range."""
+    mode = img.mode
+    if mode in _RESAMPLABLE_MODES:
+        return img
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return _high_bit_depth_to_l(img)
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in img.info
+        return img.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("La",):
+        return img.convert("LA")
+    if mode in ("RGBa", "RGBX"):
+        return img.convert("RGBA" if mode == "RGBa" else "RGB")
+    if mode == "1":
+        return img.convert("L")
+    return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+
+
+def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit int / float) greyscale to 8-bit, keeping the full range (not clipping)."""
+    arr = np.asarray(img)
+    if img.mode.startswith("I;16") or img.mode == "I":
+        arr8 = (np.clip(arr.astype(np.int64), 0, 65535) // 257).astype(np.uint8)
+    else:
+        arr8 = np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).astype(np.uint8)
+    return Image.fromarray(arr8, mode="L")
+
+
+def _flatten_to_rgb(img: Image.Image) -> Image.Image:
+    """Composite any alpha on white and return RGB."""
+    if img.mode in ("RGBA", "LA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, _BACKGROUND_RGB)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if img.mode != "RGB":
+        return img.convert("RGB")
+    return img
+
+
+def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    method = _ORIENTATION_TRANSPOSE.get(orientation)
+    if method is None:
+        return rgb
+    return np.asarray(Image.fromarray(rgb).transpose(method))

@@ -1,0 +1,133 @@
+"""The one list of models the service uses, with where each file comes from and its sha256.
+
+`models/manifest.yaml` declares every model once (as open_clip's pretrained table
+does): a packaged model names its package, version and the file inside it; a model
+the project trained names its file under `models/`. At start-up every file is hashed
+and compared; a mismatch or a wrong package version stops the service with a message
+that says which file, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from quality.errors import ModelIntegrityError
+
+
+class ModelFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: str = "weights"
+    path: str = Field(description="inside the package (package models) or under models/ (project models)")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: str
+    version: str
+    licence: str
+    package: str | None = Field(None, description="PyPI distribution carrying the files")
+    package_version: str | None = None
+    module: str | None = Field(None, description="import name whose folder holds the files")
+    files: list[ModelFile]
+    preprocessing: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+    card: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _source_is_complete(self) -> "ModelEntry":
+        if self.package and not (self.package_version and self.module):
+            raise ValueError(f"{self.name}: a packaged model needs package_version and module")
+        return self
+
+    @property
+    def source(self) -> str:
+        return f"{self.package}=={self.package_version}" if self.package else "project (models/)"
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    models: list[ModelEntry]
+
+    def entry(self, name: str) -> ModelEntry:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(f"model {name!r} is not declared in the manifest")
+
+
+def load_manifest(path: Path) -> Manifest:
+    if not path.is_file():
+        raise ModelIntegrityError(f"model manifest not found: {path}")
+    return Manifest.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def resolve_file(entry: ModelEntry, model_file: ModelFile, models_dir: Path) -> Path:
+    if entry.module:
+        spec = importlib.util.find_spec(entry.module)
+        if spec is None or spec.origin is None:
+            raise ModelIntegrityError(
+                f"model {entry.name!r}: package {entry.package}=={entry.package_version} is not installed "
+                f"(import name {entry.module!r}); run `make install`"
+            )
+        return Path(spec.origin).resolve().parent / model_file.path
+    return models_dir / model_file.path
+
+
+@lru_cache(maxsize=64)
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    stat = path.stat()
+    return _sha256_of(path, stat.st_size, stat.st_mtime_ns)
+
+
+def verify_manifest(manifest: Manifest, models_dir: Path) -> None:
+    """Raise ModelIntegrityError on the first missing file, wrong version or checksum mismatch."""
+    for entry in manifest.models:
+        if entry.package:
+            try:
+                installed = importlib.metadata.version(entry.package)
+            except importlib.metadata.PackageNotFoundError:
+                installed = None
+            if installed != entry.package_version:
+                raise ModelIntegrityError(
+                    f"model {entry.name!r} needs {entry.package}=={entry.package_version}, "
+                    f"found {installed or 'nothing installed'}; run `make install`"
+                )
+        for model_file in entry.files:
+            path = resolve_file(entry, model_file, models_dir)
+            if not path.is_file():
+                raise ModelIntegrityError(f"model {entry.name!r}: file missing: {path}")
+            actual = sha256_file(path)
+            if actual != model_file.sha256:
+                raise ModelIntegrityError(
+                    f"model {entry.name!r}: checksum mismatch for {path}\n"
+                    f"  expected sha256 {model_file.sha256}\n  found    sha256 {actual}\n"
+                    "The file is corrupt or was replaced; restore it or retrain and update models/manifest.yaml."
+                )
+
+
+def models_version(manifest: Manifest) -> str:
+    """The manifest version plus a short digest of every file's checksum."""
+    digest = hashlib.sha256()
+    for entry in manifest.models:
+        for model_file in entry.files:
+            digest.update(f"{entry.name}:{model_file.sha256}".encode())
+    return f"{manifest.version}+{digest.hexdigest()[:8]}"

@@ -1,0 +1,7 @@
+"""The rubric layer: sees dimension scores, never models."""
+
+from quality.rubric.audition import AuditionInputs, audition
+from quality.rubric.civility_signal import civility_signal
+from quality.rubric.config import Rubric, load_rubric
+
+__all__ = ["AuditionInputs", "Rubric", "audition", "civility_signal", "load_rubric"]

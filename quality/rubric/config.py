@@ -1,0 +1,129 @@
+"""The rubric file: its typed shape, validation at start-up, and its version and hash."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from quality.errors import RubricError
+
+AUDITION_DIMENSIONS = ("clarity", "sincerity", "helpfulness", "composition")
+FLAG_PENALTIES = ("duplicate_image", "uncivil_language")
+
+
+class ReasonText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+
+class Effort(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weight: float = Field(ge=0)
+    chars_half: float = Field(gt=0)
+    photos_half: float = Field(gt=0)
+
+
+class Bands(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    featured: float = Field(ge=0, le=100)
+    promising: float = Field(ge=0, le=100)
+    ordinary: float = Field(ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Bands":
+        if not self.featured > self.promising > self.ordinary:
+            raise ValueError("bands must satisfy featured > promising > ordinary")
+        return self
+
+
+class AuditionRubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weights: dict[str, float]
+    effort: Effort
+    penalties: dict[str, float]
+    bands: Bands
+    reason_min_distance: float = Field(ge=0, le=0.5)
+    max_reasons: int = Field(ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _known_names(self) -> "AuditionRubric":
+        unknown = set(self.weights) - set(AUDITION_DIMENSIONS)
+        if unknown:
+            raise ValueError(f"unknown audition dimensions {sorted(unknown)}; known: {AUDITION_DIMENSIONS}")
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("audition weights must be >= 0 with a positive sum (monotone scoring)")
+        unknown = set(self.penalties) - set(FLAG_PENALTIES)
+        if unknown:
+            raise ValueError(f"unknown penalty flags {sorted(unknown)}; known: {FLAG_PENALTIES}")
+        if any(p < 0 for p in self.penalties.values()):
+            raise ValueError("penalties are points taken off and must be >= 0")
+        return self
+
+
+class Adjustments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    praise: float = Field(ge=0)
+    dismissive: float = Field(le=0)
+    dismissive_to_newcomer: float = Field(le=0)
+    parent_relevance: float = Field(ge=0)
+
+
+class CivilityThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    uncivil_below: float = Field(gt=0, lt=1)
+    constructive_at_or_above: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "CivilityThresholds":
+        if not self.uncivil_below < self.constructive_at_or_above:
+            raise ValueError("uncivil_below must be below constructive_at_or_above")
+        return self
+
+
+class CivilityRubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    adjustments: Adjustments
+    relevance_neutral: float = Field(ge=0, le=1)
+    thresholds: CivilityThresholds
+    review_margin: float = Field(ge=0, le=0.5)
+
+
+class Rubric(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str = Field(min_length=1)
+    audition: AuditionRubric
+    civility_signal: CivilityRubric
+    reasons: dict[str, ReasonText]
+    sha256: str = ""
+
+    @model_validator(mode="after")
+    def _every_reason_has_text(self) -> "Rubric":
+        needed = {f"{d}_{side}" for d in (*self.audition.weights, "effort") for side in ("high", "low")}
+        needed |= set(self.audition.penalties)
+        needed |= {"offensive", "civil", "praise", "dismissive", "dismissive_to_newcomer",
+                   "on_topic_reply", "off_topic_reply", "near_threshold"}
+        missing = needed - set(self.reasons)
+        if missing:
+            raise ValueError(f"reason texts missing for {sorted(missing)}")
+        return self
+
+    def reason_text(self, code: str, language: str) -> str:
+        text = self.reasons[code]
+        return text.en if language == "en" else text.zh
+
+
+def load_rubric(path: Path) -> Rubric:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RubricError(f"cannot read rubric file {path}: {exc}") from exc
+    try:
+        data = yaml.safe_load(raw)
+        rubric = Rubric.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise RubricError(f"invalid rubric file {path}:\n{exc}") from exc
+    return rubric.model_copy(update={"sha256": hashlib.sha256(raw).hexdigest()})

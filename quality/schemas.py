@@ -1,0 +1,161 @@
+"""Typed shapes at the edges: what callers send (`Post`) and what they get (`ScoreResult`).
+
+These follow `CONTRACT.md`. Scores are in [0, 1], higher is better; the audition
+score is 0-100. Size limits are checked in `quality.validation`, not here, so the
+limits stay configurable and over-limit input gets a 413 rather than a 422.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Unit = Field(ge=0.0, le=1.0)
+
+
+class ImageInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: str = Field(description="base64 of a JPEG, PNG, WebP or GIF file (no URL is fetched)")
+
+
+class Parent(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field("", description="the message this reply answers")
+    author_is_newcomer: bool = False
+
+
+class Post(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "p1",
+                    "kind": "post",
+                    "title": "提车三个月，一千公里长途的真实油耗",
+                    "text": "首先说结论：高速油耗6.2L。其次，空间够一家三口用。",
+                    "theme": "我的第一次长途旅行",
+                }
+            ]
+        },
+    )
+
+    id: str | None = Field(None, max_length=256)
+    kind: Literal["post", "reply"] = "post"
+    title: str | None = None
+    text: str | None = None
+    images: list[ImageInput] = Field(default_factory=list)
+    parent: Parent | None = None
+    theme: str | None = None
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    items: list[Post]
+
+
+class Span(BaseModel):
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    label: str
+    score: float = Unit
+
+
+class DimensionScore(BaseModel):
+    score: float = Unit
+    confidence: float = Unit
+    evidence: list[str] = Field(default_factory=list)
+
+
+class CivilityScore(DimensionScore):
+    spans: list[Span] = Field(default_factory=list)
+    context: dict[str, float] = Field(
+        default_factory=dict,
+        description="reply-in-context signals the rubric reads: offensive_probability, "
+        "parent_relevance, dismissive, praise, newcomer_parent",
+    )
+
+
+class ImageComposition(BaseModel):
+    index: int = Field(ge=0)
+    score: float = Unit
+    issues: list[str] = Field(default_factory=list, description="named issues, worst first")
+    issue_severity: dict[str, float] = Field(
+        default_factory=dict, description="severity in [0, 1] of each named issue"
+    )
+    suggested_crop: tuple[float, float, float, float] = Field(
+        (0.0, 0.0, 1.0, 1.0), description="normalised x0, y0, x1, y1"
+    )
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    phash: str = Field(description="perceptual hash (hex), for duplicate checks")
+
+
+class CompositionScore(DimensionScore):
+    images: list[ImageComposition] = Field(default_factory=list)
+
+
+class Dimensions(BaseModel):
+    clarity: DimensionScore | None
+    sincerity: DimensionScore | None
+    helpfulness: DimensionScore | None
+    civility: CivilityScore | None
+    composition: CompositionScore | None
+
+
+class Audition(BaseModel):
+    score: float = Field(ge=0.0, le=100.0)
+    band: Literal["featured", "promising", "ordinary", "low"]
+    reasons: list[str] = Field(default_factory=list)
+    reason_codes: list[str] = Field(default_factory=list)
+
+
+class CivilitySignal(BaseModel):
+    score: float = Unit
+    label: Literal["constructive", "neutral", "uncivil"]
+    needs_review: bool
+    reasons: list[str] = Field(default_factory=list)
+    reason_codes: list[str] = Field(default_factory=list)
+
+
+class Versions(BaseModel):
+    models: str
+    rubric: str
+    rubric_sha256: str
+
+
+class ScoreResult(BaseModel):
+    id: str | None
+    versions: Versions
+    dimensions: Dimensions
+    audition: Audition
+    civility_signal: CivilitySignal
+    flags: list[str] = Field(default_factory=list)
+
+
+class BatchResponse(BaseModel):
+    results: list[ScoreResult]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    kind: str
+    source: str
+    file: str
+    sha256: str
+    licence: str
+    preprocessing: dict = Field(default_factory=dict)
+    metrics: dict = Field(default_factory=dict)
+
+
+class ServiceInfo(BaseModel):
+    service_version: str
+    models_version: str
+    models: list[ModelInfo]
+    rubric_version: str
+    rubric_sha256: str
+    dimensions: list[dict]
+    limits: dict
+    checksums_verified: bool

@@ -1,0 +1,171 @@
+"""The one entry point: posts in, scored results out. The API, the CLI and evaluation all call this.
+
+Lifecycle (as LitServe's): set up once (verify the manifest, load the rubric and the
+models), then per call: check limits -> decode -> text and image scorers over the
+whole batch -> rubric per item -> results in input order.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import time
+from dataclasses import dataclass
+
+from quality.errors import QualityError
+from quality.image import DecodedImage, decode_base64_image
+from quality.image.duplicates import near_duplicate_pairs
+from quality.manifest import models_version
+from quality.model_store import ModelStore
+from quality.registry import DIMENSIONS, DimensionScorer
+from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric
+from quality.schemas import Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions
+from quality.settings import Settings, get_settings
+from quality.text.batch import TextBatch, TextItem, load_encoder
+from quality.validation import check_batch_size, check_post
+
+
+@dataclass
+class PreparedPost:
+    post: Post
+    text_item: TextItem
+    images: list[DecodedImage]
+
+
+class QualityService:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or get_settings()
+        self.store = ModelStore(self.settings)
+        if self.settings.verify_checksums:
+            self.store.verify()
+        self.rubric = load_rubric(self.settings.rubric_path)
+        self.models_version = models_version(self.store.manifest)
+        self._scorers: dict[str, DimensionScorer] | None = None
+        self.started_at = time.time()
+
+    # -- set-up -------------------------------------------------------------------------
+    @property
+    def scorers(self) -> dict[str, DimensionScorer]:
+        if self._scorers is None:
+            self._scorers = {name: spec.build(self.store) for name, spec in DIMENSIONS.items()}
+        return self._scorers
+
+    def warm_up(self) -> None:
+        """Load every model and run one tiny post through, so the first request is not slow."""
+        _ = self.scorers
+        self.score_batch([Post(text="预热：保养周期看手册，一般5000公里一次。")])
+
+    @property
+    def ready(self) -> bool:
+        return self._scorers is not None
+
+    # -- scoring ------------------------------------------------------------------------
+    def score(self, post: Post) -> ScoreResult:
+        return self.score_batch([post], batch_field=None)[0]
+
+    def score_batch(self, posts: list[Post], batch_field: str | None = "items") -> list[ScoreResult]:
+        limits = self.settings.limits
+        if batch_field is not None:
+            check_batch_size(len(posts), limits)
+        prepared = [
+            self._prepare(post, f"{batch_field}[{i}]." if batch_field is not None else "")
+            for i, post in enumerate(posts)
+        ]
+        dimension_results = self._run_dimensions(prepared)
+        return [self._result(item, {name: dimension_results[name][i] for name in dimension_results})
+                for i, item in enumerate(prepared)]
+
+    def _prepare(self, post: Post, field_prefix: str) -> PreparedPost:
+        limits = self.settings.limits
+        check_post(post, limits, field_prefix)
+        images = []
+        for index, image in enumerate(post.images):
+            try:
+                images.append(decode_base64_image(
+                    image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels))
+            except QualityError as error:
+                error.field = f"{field_prefix}images[{index}].data"
+                raise
+        text_item = TextItem(
+            raw_text=post.text or "",
+            title=post.title or "",
+            kind=post.kind,
+            parent_text=post.parent.text if post.parent else None,
+            parent_is_newcomer=bool(post.parent and post.parent.author_is_newcomer),
+        )
+        return PreparedPost(post=post, text_item=text_item, images=images)
+
+    def _run_dimensions(self, prepared: list[PreparedPost]) -> dict[str, list]:
+        text_batch = TextBatch([item.text_item for item in prepared], load_encoder(self.store))
+        image_batch = [item.images for item in prepared]
+        inputs = {"text": text_batch, "images": image_batch}
+        return {
+            name: scorer.score_batch(inputs[DIMENSIONS[name].reads])
+            for name, scorer in self.scorers.items()
+        }
+
+    def _result(self, item: PreparedPost, scores: dict) -> ScoreResult:
+        language = self.settings.reason_language
+        dimensions = Dimensions(**scores)
+        flags: list[str] = []
+        if dimensions.composition is not None:
+            hashes = [image.phash for image in dimensions.composition.images]
+            if near_duplicate_pairs(hashes):
+                flags.append("duplicate_image")
+        if dimensions.civility is not None and dimensions.civility.score < 0.5:
+            flags.append("uncivil_language")
+        signal = civility_signal(dimensions.civility, self.rubric, language)
+        if signal.needs_review:
+            flags.append("needs_review")
+        stage_two = audition(
+            AuditionInputs(
+                dimension_scores={name: getattr(dimensions, name).score if getattr(dimensions, name) else None
+                                  for name in ("clarity", "sincerity", "helpfulness", "composition")},
+                n_chars=len(item.text_item.text),
+                n_photos=len(item.images),
+                flags=tuple(flags),
+            ),
+            self.rubric,
+            language,
+        )
+        return ScoreResult(
+            id=item.post.id,
+            versions=Versions(models=self.models_version, rubric=self.rubric.version,
+                              rubric_sha256=self.rubric.sha256),
+            dimensions=dimensions,
+            audition=stage_two,
+            civility_signal=signal,
+            flags=flags,
+        )
+
+    # -- description --------------------------------------------------------------------
+    def model_infos(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                name=entry.name,
+                version=entry.version,
+                kind=entry.kind,
+                source=entry.source,
+                file=", ".join(f.path for f in entry.files),
+                sha256=", ".join(f.sha256 for f in entry.files),
+                licence=entry.licence,
+                preprocessing=entry.preprocessing,
+                metrics=entry.metrics,
+            )
+            for entry in self.store.manifest.models
+        ]
+
+    def info(self) -> ServiceInfo:
+        return ServiceInfo(
+            service_version=importlib.metadata.version("quality"),
+            models_version=self.models_version,
+            models=self.model_infos(),
+            rubric_version=self.rubric.version,
+            rubric_sha256=self.rubric.sha256,
+            dimensions=[
+                {"name": spec.name, "reads": spec.reads, "description": spec.description,
+                 "range": list(spec.score_range), "higher_is_better": spec.higher_is_better}
+                for spec in DIMENSIONS.values()
+            ],
+            limits=self.settings.limits.model_dump(),
+            checksums_verified=self.store.checksums_verified,
+        )

@@ -1,0 +1,60 @@
+"""One settings object for the whole service, read from `QUALITY_*` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_MODELS_DIR = PROJECT_ROOT / "models"
+DEFAULT_DATA_DIR = PROJECT_ROOT.parent / "shared" / "data"
+DEFAULT_RUBRIC = Path(__file__).resolve().parent / "rubric" / "rubric.yaml"
+
+
+class Limits(BaseSettings):
+    """Input limits (contract defaults). Over a limit is a 413."""
+
+    model_config = SettingsConfigDict(env_prefix="QUALITY_LIMIT_", extra="ignore")
+
+    max_text_chars: int = Field(20_000, gt=0)
+    max_images_per_post: int = Field(9, ge=0)
+    max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_image_pixels: int = Field(40_000_000, gt=0)
+    max_batch_items: int = Field(256, gt=0)
+    # A whole request body: a full batch of text posts, or one post with its photos (base64).
+    max_body_bytes: int = Field(160 * 1024 * 1024, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QUALITY_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    models_dir: Path = DEFAULT_MODELS_DIR
+    manifest_file: str = "manifest.yaml"
+    rubric_path: Path = DEFAULT_RUBRIC
+    # Human-labelled data for training and evaluation (never committed).
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Checksums of every model file are verified at start-up; turning this off is for
+    # development only and is reported in /info.
+    verify_checksums: bool = True
+    # Language of `reasons` texts; reason codes are always given too.
+    reason_language: Literal["zh", "en"] = "zh"
+    # Requests scored at once; past this the API answers 503 with Retry-After.
+    max_in_flight: int = Field(8, ge=1)
+    # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
+    threads: int = Field(2, ge=1)
+    limits: Limits = Field(default_factory=Limits)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.models_dir / self.manifest_file
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

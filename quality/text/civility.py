@@ -1,0 +1,85 @@
+"""Civility (文明): 1 - P(offensive) from the COLD-trained head, spans, and reply context.
+
+The score is the trained head's (see `civility_head.py`, `models/civility/`). Spans
+come from the lexicons, each scored by the head on the span's words alone, so a
+judge sees which words drive the call. For replies, the scorer also reports the
+context the rubric's civility signal reads: how related the reply is to its parent,
+whether it brushes off a newcomer, whether it thanks or praises.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from quality.model_store import ModelStore
+from quality.schemas import CivilityScore, Span
+from quality.text.batch import TextBatch, TextItem, load_encoder
+from quality.text.civility_head import CivilityHead
+from quality.text.lexicon import default_lexicon
+from quality.text.scoring import listed
+
+HEAD_MODEL = "civility-head"
+
+
+def load_civility_head(store: ModelStore) -> CivilityHead:
+    return store.get(HEAD_MODEL, lambda s: CivilityHead.load(s.path(HEAD_MODEL)))
+
+
+class CivilityScorer:
+    name = "civility"
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+        self.head = load_civility_head(store)
+        self.encoder = load_encoder(store)
+        self.lexicon = default_lexicon()
+        self.version = self.head.version
+        self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)
+
+    def _offensive_probability_of_term(self, term: str) -> float:
+        embedding = self.encoder.encode([term])
+        return float(self.head.offensive_probability([term], embedding)[0])
+
+    def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
+        p_offensive = self.head.offensive_probability(batch.texts, batch.embeddings)
+        relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
+        return [
+            self._score(item, float(p), float(rel), features) if item.has_text else None
+            for item, p, rel, features in zip(batch.items, p_offensive, relevance, batch.features)
+        ]
+
+    def _spans(self, item: TextItem) -> list[Span]:
+        spans = []
+        for hit in self.lexicon.find(item.raw_text):
+            spans.append(Span(start=hit.start, end=hit.end, label=hit.label,
+                              score=round(self._term_probability(hit.term), 6)))
+        return spans
+
+    def _score(self, item: TextItem, p_offensive: float, relevance: float, features) -> CivilityScore:
+        spans = self._spans(item)
+        dismissive = [s for s in spans if s.label == "dismissive"]
+        evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained head)"]
+        attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label != "dismissive"]
+        if attack_words:
+            evidence.append(f"冒犯词语 / offensive words: {listed(attack_words)}")
+        if dismissive:
+            evidence.append(f"敷衍打发 / dismissive: {listed([item.raw_text[s.start:s.end] for s in dismissive])}")
+        if features.praise:
+            evidence.append(f"鼓励感谢 / praise: {listed(features.praise)}")
+        context = {
+            "offensive_probability": round(p_offensive, 6),
+            "dismissive": float(len(dismissive)),
+            "praise": float(len(features.praise)),
+        }
+        if item.parent_text:
+            context["parent_relevance"] = round(max(0.0, relevance), 6)
+            context["newcomer_parent"] = 1.0 if item.parent_is_newcomer else 0.0
+        return CivilityScore(
+            score=round(1.0 - p_offensive, 6),
+            confidence=round(max(p_offensive, 1.0 - p_offensive), 6),
+            evidence=evidence,
+            spans=spans,
+            context=context,
+        )

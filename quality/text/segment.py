@@ -1,0 +1,33 @@
+"""Chinese word segmentation (jieba), loaded once per process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import lru_cache
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    with _lock:
+        tokenizer.initialize()
+    return tokenizer
+
+
+def dictionary_path() -> str:
+    import jieba
+
+    return jieba.get_dict_file().name
+
+
+def segment(text: str) -> list[str]:
+    """Words of `text`, whitespace and punctuation-only tokens dropped."""
+    if not text:
+        return []
+    return [word for word in _tokenizer().lcut(text) if word.strip() and any(ch.isalnum() for ch in word)]

@@ -1,0 +1,146 @@
+"""The rubric: validation of the file, audition bounds and monotonicity, the civility signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quality.errors import RubricError
+from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric
+from quality.rubric.audition import band_for
+from quality.schemas import CivilityScore
+from quality.settings import DEFAULT_RUBRIC
+
+RUBRIC = load_rubric(DEFAULT_RUBRIC)
+DIMS = ("clarity", "sincerity", "helpfulness", "composition")
+unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+maybe_unit = st.one_of(st.none(), unit)
+
+
+def write_rubric(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load(DEFAULT_RUBRIC.read_text(encoding="utf-8"))
+    mutate(data)
+    path = tmp_path / "rubric.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_default_rubric_has_version_and_hash():
+    assert RUBRIC.version == "1.0.0"
+    assert len(RUBRIC.sha256) == 64
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["audition"]["weights"].update(clarity=-0.1), "weights must be >= 0"),
+        (lambda d: d["audition"]["weights"].update(beauty=0.3), "unknown audition dimensions"),
+        (lambda d: d["audition"]["bands"].update(featured=10), "featured > promising > ordinary"),
+        (lambda d: d["reasons"].pop("clarity_low"), "reason texts missing"),
+        (lambda d: d.pop("version"), "version"),
+        (lambda d: d["civility_signal"]["thresholds"].update(uncivil_below=0.9), "uncivil_below must be below"),
+    ],
+)
+def test_invalid_rubric_is_refused_with_the_reason(tmp_path, mutate, message):
+    with pytest.raises(RubricError, match=message):
+        load_rubric(write_rubric(tmp_path, mutate))
+
+
+def test_unreadable_rubric_is_refused(tmp_path):
+    with pytest.raises(RubricError, match="cannot read"):
+        load_rubric(tmp_path / "missing.yaml")
+
+
+def inputs(scores: dict, n_chars=200, n_photos=2, flags=()) -> AuditionInputs:
+    return AuditionInputs(dimension_scores=scores, n_chars=n_chars, n_photos=n_photos, flags=tuple(flags))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scores=st.fixed_dictionaries({d: maybe_unit for d in DIMS}),
+    which=st.sampled_from(DIMS),
+    better=unit,
+    n_chars=st.integers(0, 20_000),
+    n_photos=st.integers(0, 9),
+    flags=st.lists(st.sampled_from(["duplicate_image", "uncivil_language", "needs_review"]), unique=True),
+)
+def test_audition_is_monotone_bounded_and_deterministic(scores, which, better, n_chars, n_photos, flags):
+    before = audition(inputs(scores, n_chars, n_photos, flags), RUBRIC)
+    current = scores[which]
+    improved = dict(scores, **{which: max(better, current) if current is not None else None})
+    after = audition(inputs(improved, n_chars, n_photos, flags), RUBRIC)
+    assert 0.0 <= before.score <= 100.0
+    assert after.score >= before.score
+    assert audition(inputs(scores, n_chars, n_photos, flags), RUBRIC) == before
+
+
+def test_audition_bands_and_reasons():
+    strong = audition(inputs({"clarity": 0.95, "sincerity": 0.9, "helpfulness": 0.95, "composition": 0.9}, 600, 4), RUBRIC)
+    weak = audition(inputs({"clarity": 0.1, "sincerity": 0.2, "helpfulness": 0.1, "composition": None}, 8, 0), RUBRIC)
+    assert strong.band == "featured" and strong.score >= 75
+    assert weak.band == "low"
+    assert "helpfulness_high" in strong.reason_codes
+    assert "helpfulness_low" in weak.reason_codes and "clarity_low" in weak.reason_codes
+    assert len(strong.reasons) == len(strong.reason_codes) <= RUBRIC.audition.max_reasons
+
+
+def test_flags_take_points_off_and_lead_the_reasons():
+    scores = {"clarity": 0.7, "sincerity": 0.7, "helpfulness": 0.7, "composition": 0.7}
+    clean = audition(inputs(scores), RUBRIC)
+    flagged = audition(inputs(scores, flags=["duplicate_image"]), RUBRIC)
+    assert clean.score - flagged.score == pytest.approx(RUBRIC.audition.penalties["duplicate_image"])
+    assert flagged.reason_codes[0] == "duplicate_image"
+
+
+def test_band_cut_offs_are_lower_bounds():
+    bands = RUBRIC.audition.bands
+    assert band_for(bands.featured, RUBRIC) == "featured"
+    assert band_for(bands.featured - 0.01, RUBRIC) == "promising"
+    assert band_for(bands.ordinary - 0.01, RUBRIC) == "low"
+
+
+def civility(score: float, **context) -> CivilityScore:
+    return CivilityScore(score=score, confidence=0.9, context=context)
+
+
+def test_dismissing_a_newcomer_lowers_the_signal_more():
+    to_anyone = civility_signal(civility(0.8, dismissive=1.0, parent_relevance=0.5, newcomer_parent=0.0), RUBRIC)
+    to_newcomer = civility_signal(civility(0.8, dismissive=1.0, parent_relevance=0.5, newcomer_parent=1.0), RUBRIC)
+    plain = civility_signal(civility(0.8, parent_relevance=0.5, newcomer_parent=1.0), RUBRIC)
+    assert plain.score > to_anyone.score > to_newcomer.score
+    assert "dismissive_to_newcomer" in to_newcomer.reason_codes
+
+
+def test_praise_raises_and_labels_follow_thresholds():
+    thresholds = RUBRIC.civility_signal.thresholds
+    assert civility_signal(civility(0.6, praise=2.0), RUBRIC).score > civility_signal(civility(0.6), RUBRIC).score
+    assert civility_signal(civility(0.05), RUBRIC).label == "uncivil"
+    assert civility_signal(civility(0.97), RUBRIC).label == "constructive"
+    near = civility_signal(civility(thresholds.uncivil_below + 0.01), RUBRIC)
+    assert near.needs_review and "near_threshold" in near.reason_codes
+    assert not civility_signal(civility(0.97), RUBRIC).needs_review
+
+
+@settings(max_examples=200, deadline=None)
+@given(score=unit, praise=st.floats(0, 5), dismissive=st.floats(0, 5), relevance=unit, newcomer=st.booleans())
+def test_civility_signal_is_bounded_and_labelled_consistently(score, praise, dismissive, relevance, newcomer):
+    signal = civility_signal(
+        civility(score, praise=praise, dismissive=dismissive, parent_relevance=relevance,
+                 newcomer_parent=float(newcomer)), RUBRIC)
+    thresholds = RUBRIC.civility_signal.thresholds
+    assert 0.0 <= signal.score <= 1.0
+    assert (signal.label == "uncivil") == (signal.score < thresholds.uncivil_below)
+    assert (signal.label == "constructive") == (signal.score >= thresholds.constructive_at_or_above)
+
+
+def test_no_text_gives_a_neutral_signal():
+    assert civility_signal(None, RUBRIC).label == "neutral"
+
+
+def test_english_reasons():
+    result = audition(inputs({"clarity": 0.95, "sincerity": 0.5, "helpfulness": 0.5, "composition": None}), RUBRIC, "en")
+    assert "clearly structured" in result.reasons
