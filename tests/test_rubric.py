@@ -119,7 +119,9 @@ def test_praise_raises_and_labels_follow_thresholds():
     thresholds = RUBRIC.civility_signal.thresholds
     assert civility_signal(civility(0.6, praise=2.0), RUBRIC).score > civility_signal(civility(0.6), RUBRIC).score
     assert civility_signal(civility(0.05), RUBRIC).label == "uncivil"
-    assert civility_signal(civility(0.97), RUBRIC).label == "constructive"
+    assert civility_signal(civility(0.97), RUBRIC).label == "neutral", "plainly civil is not yet constructive"
+    assert civility_signal(civility(0.97, praise=1.0), RUBRIC).label == "constructive"
+    assert civility_signal(civility(0.97, parent_relevance=0.7), RUBRIC).label == "constructive"
     near = civility_signal(civility(thresholds.uncivil_below + 0.01), RUBRIC)
     assert near.needs_review and "near_threshold" in near.reason_codes
     assert not civility_signal(civility(0.97), RUBRIC).needs_review
@@ -135,6 +137,11 @@ def test_civility_signal_is_bounded_and_labelled_consistently(score, praise, dis
     assert 0.0 <= signal.score <= 1.0
     assert (signal.label == "uncivil") == (signal.score < thresholds.uncivil_below)
     assert (signal.label == "constructive") == (signal.score >= thresholds.constructive_at_or_above)
+
+
+def test_head_confidence_is_capped_so_context_can_decide():
+    brushed_off = civility(0.999, dismissive=2.0, parent_relevance=0.05, newcomer_parent=1.0)
+    assert civility_signal(brushed_off, RUBRIC).label == "uncivil"
 
 
 def test_no_text_gives_a_neutral_signal():

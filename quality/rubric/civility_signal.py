@@ -1,6 +1,6 @@
 """Stage three, the civility signal: how a user treats others, in the context of the parent.
 
-signal = sigmoid(logit(civility score) + adjustments from the reply's context):
+signal = sigmoid(clip(logit(civility score)) + adjustments from the reply's context):
 praise raises it; dismissive phrases lower it, more so towards a newcomer; a reply
 that addresses its parent rises, one that ignores it falls. The label comes from two
 thresholds, and `needs_review` marks scores within `review_margin` of the uncivil
@@ -28,7 +28,8 @@ def civility_signal(civility: CivilityScore | None, rubric: Rubric, language: st
         return CivilitySignal(score=0.5, label="neutral", needs_review=False, reasons=[], reason_codes=[])
     adjust = config.adjustments
     context = civility.context
-    logit = _logit(civility.score)
+    low, high = config.civility_logit_range
+    logit = min(high, max(low, _logit(civility.score)))
     codes: list[str] = ["civil" if civility.score >= 0.5 else "offensive"]
 
     praise = min(2.0, context.get("praise", 0.0))

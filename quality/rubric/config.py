@@ -86,10 +86,18 @@ class CivilityThresholds(BaseModel):
 
 class CivilityRubric(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    civility_logit_range: tuple[float, float]
     adjustments: Adjustments
     relevance_neutral: float = Field(ge=0, le=1)
     thresholds: CivilityThresholds
     review_margin: float = Field(ge=0, le=0.5)
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> "CivilityRubric":
+        low, high = self.civility_logit_range
+        if not low < high:
+            raise ValueError("civility_logit_range must be [low, high] with low < high")
+        return self
 
 
 class Rubric(BaseModel):
