@@ -2,7 +2,7 @@
 
 Every failure leaves here as one of the user-facing errors in `quality.errors`:
 
-* over the byte or pixel limit (checked from the header, before any pixel is decoded) -> `TooLarge` (413)
+* over the byte or pixel limit (pixels read from the header, before decoding) -> `TooLarge` (413)
 * empty data, not an image, or not one of JPEG / PNG / WebP / GIF -> `UnsupportedImage` (415)
 * a supported format whose data cannot be decoded (truncated, damaged) -> `CorruptImage` (422)
 * bad base64 -> `InvalidInput` with code ``invalid_base64`` (422)
@@ -15,7 +15,11 @@ Global PIL state is left alone: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off an
 ``Image.MAX_IMAGE_PIXELS`` keeps its value. PIL's own bomb check fires inside
 ``Image.open``, before our check can run; its error is mapped to `TooLarge`, and its
 warning is turned into an error only inside our ``open`` call and mapped the same way.
-So the effective pixel limit is ``min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS)``.
+So the effective pixel limit is ``min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS)``
+(PIL's default warns above 89.5 Mpx, far over the service's 40 Mpx default).
+``warnings.catch_warnings`` is not thread-safe on Python 3.11: under a race the narrow
+filters used here (bomb warning -> error, "Corrupt EXIF" -> ignored) could outlive the
+call; both are harmless outside it.
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ DEFAULT_TARGET_LONG_SIDE = 768
 # base64 is 4 chars per 3 bytes; the slack covers padding, a data-URL prefix and line breaks.
 _BASE64_SLACK_CHARS = 1024
 # Optional "data:image/png;base64," prefix that browsers put in front of the payload.
-_DATA_URL_PREFIX = re.compile(r"^\s*data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
+_DATA_URL_PREFIX = re.compile(r"\s*data:image/[A-Za-z0-9.+-]+;base64,", re.IGNORECASE)
+# Longest data-URL prefix we look for at the start of the string.
+_DATA_URL_MAX_PREFIX = 100
 # Line breaks and spaces that MIME-wrapped base64 carries; removed before strict decoding.
 _BASE64_WHITESPACE = re.compile(r"[\s]+")
 # EXIF tag 0x0112: how the camera was held.
@@ -64,8 +70,8 @@ _SWAPS_AXES = {5, 6, 7, 8}
 _BACKGROUND_RGB = (255, 255, 255)
 # Shrink factor from which area averaging is needed to avoid aliasing.
 _AREA_RESIZE_MIN_FACTOR = 2.0
-# Modes PIL can resample with a smooth filter; anything else is converted first.
-_RESAMPLABLE_MODES = {"RGB", "RGBA", "L", "LA"}
+# Modes flattened to RGB as they are; anything else (P, CMYK, I;16, 1, ...) is converted first.
+_DIRECT_MODES = {"RGB", "RGBA", "L", "LA"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +84,8 @@ class DecodedImage:
     n_frames: 1 for a still image. For WebP, APNG and MPO the count stored in the header;
         a GIF does not store one, so an animated GIF reports 2 ("more than one") rather
         than having every frame walked.
+
+    Frozen, compared by identity (`eq=False`): the array makes value equality meaningless.
     """
 
     rgb: np.ndarray
@@ -109,7 +117,8 @@ def decode_image(
         raise TooLarge(f"image has too many pixels ({exc})") from exc
     except MemoryError as exc:
         raise TooLarge("image is too large to decode") from exc
-    except Exception as exc:  # noqa: BLE001 - PIL raises OSError, ValueError, SyntaxError, struct.error, zlib.error, ...
+    except Exception as exc:  # noqa: BLE001 - PIL raises OSError, ValueError, SyntaxError,
+        # struct.error, zlib.error, EOFError, IndexError, ... on damaged data
         raise CorruptImage(f"image data could not be decoded: {type(exc).__name__}") from exc
 
 
@@ -132,7 +141,9 @@ def decode_base64_image(
         raise TooLarge(f"image is larger than the {max_bytes} byte limit", field=field)
     data = _strict_b64decode(b64, field)
     try:
-        return decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, target_long_side=target_long_side)
+        return decode_image(
+            data, max_bytes=max_bytes, max_pixels=max_pixels, target_long_side=target_long_side
+        )
     except QualityError as exc:
         if exc.field is None:
             exc.field = field
@@ -164,13 +175,25 @@ def _max_base64_chars(max_bytes: int) -> int:
 
 
 def _strict_b64decode(b64: str, field: str | None) -> bytes:
-    payload = _DATA_URL_PREFIX.sub("", b64, count=1)
-    if _BASE64_WHITESPACE.search(payload):
-        payload = _BASE64_WHITESPACE.sub("", payload)
+    prefix = _DATA_URL_PREFIX.match(b64, 0, _DATA_URL_MAX_PREFIX)
+    payload = b64[prefix.end() :] if prefix else b64
     try:
-        return base64.b64decode(payload, validate=True)
+        return _b64decode_strict(payload)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidInput(f"image data is not valid base64: {exc}", field=field, code="invalid_base64") from exc
+        # Only now look for line breaks (a regex over megabytes costs milliseconds).
+        if _BASE64_WHITESPACE.search(payload):
+            try:
+                return _b64decode_strict(_BASE64_WHITESPACE.sub("", payload))
+            except (binascii.Error, ValueError):
+                pass
+        raise InvalidInput(
+            f"image data is not valid base64: {exc}", field=field, code="invalid_base64"
+        ) from exc
+
+
+def _b64decode_strict(payload: str) -> bytes:
+    """Standard alphabet, correct padding, nothing else (binascii strict mode)."""
+    return base64.b64decode(payload, validate=True)
 
 
 # --- decoding -----------------------------------------------------------------------
@@ -201,8 +224,12 @@ def _open_header(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             # Only inside this call: PIL's "possible bomb" warning becomes an error we map to 413.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # JPEG open reads the DPI from EXIF; broken EXIF is common and not our problem.
+            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
             img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
     except Image.UnidentifiedImageError as exc:
+        if _has_supported_signature(data):
+            raise CorruptImage(f"the {_signature_format(data)} header is damaged") from exc
         raise UnsupportedImage("not a JPEG, PNG, WebP or GIF image") from exc
     if img.format not in _REPORTED_FORMAT:
         img.close()
@@ -210,11 +237,29 @@ def _open_header(data: bytes) -> Image.Image:
     return img
 
 
+def _signature_format(data: bytes) -> str | None:
+    """The supported format whose magic bytes start `data`, if any."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _has_supported_signature(data: bytes) -> bool:
+    return _signature_format(data) is not None
+
+
 def _exif_orientation(img: Image.Image) -> int:
     """EXIF orientation 1-8, or 1 when absent or unreadable (broken EXIF is common)."""
     try:
-        value = img.getexif().get(_EXIF_ORIENTATION_TAG, 1)
-        value = int(value)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
+            value = int(img.getexif().get(_EXIF_ORIENTATION_TAG, 1))
     except Exception:  # noqa: BLE001 - malformed EXIF must not fail the photo
         return 1
     return value if value in _ORIENTATION_TRANSPOSE else 1
@@ -227,7 +272,11 @@ def _frame_count(img: Image.Image) -> int:
     (``is_animated``) and report 2 for "animated", never walking every frame.
     """
     if img.format == "GIF":
-        return 2 if img.is_animated else 1
+        try:
+            return 2 if img.is_animated else 1
+        except Exception:  # noqa: BLE001 - damage after the first frame: use the first frame
+            img.seek(0)
+            return 1
     try:
         return max(1, int(getattr(img, "n_frames", 1)))
     except Exception:  # noqa: BLE001
@@ -250,8 +299,8 @@ def _request_jpeg_draft(img: Image.Image, target_long_side: int) -> None:
 
 
 def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
-    """Any mode -> RGB (alpha on white), then shrink with OpenCV (several times faster than PIL here)."""
-    rgb = np.asarray(_flatten_to_rgb(_to_resamplable_mode(img)), dtype=np.uint8)
+    """Any mode -> RGB (alpha on white), then shrink with OpenCV (much faster than PIL here)."""
+    rgb = np.asarray(_flatten_to_rgb(_to_direct_mode(img)), dtype=np.uint8)
     height, width = rgb.shape[:2]
     size = _scaled_size(width, height, target_long_side)
     if size == (width, height):
@@ -263,10 +312,10 @@ def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
     return cv2.resize(rgb, size, interpolation=interpolation)
 
 
-def _to_resamplable_mode(img: Image.Image) -> Image.Image:
+def _to_direct_mode(img: Image.Image) -> Image.Image:
     """Bring any PIL mode to RGB, RGBA, L or LA without losing alpha or 16-bit range."""
     mode = img.mode
-    if mode in _RESAMPLABLE_MODES:
+    if mode in _DIRECT_MODES:
         return img
     if mode.startswith("I;16") or mode in ("I", "F"):
         return _high_bit_depth_to_l(img)
@@ -289,7 +338,7 @@ def _high_bit_depth_to_l(img: Image.Image) -> Image.Image:
         arr8 = (np.clip(arr.astype(np.int64), 0, 65535) // 257).astype(np.uint8)
     else:
         arr8 = np.clip(np.nan_to_num(arr.astype(np.float64)), 0, 255).astype(np.uint8)
-    return Image.fromarray(arr8, mode="L")
+    return Image.fromarray(arr8)  # 2-D uint8 -> mode "L"
 
 
 def _flatten_to_rgb(img: Image.Image) -> Image.Image:

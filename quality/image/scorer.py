@@ -7,7 +7,7 @@ not hidden either. Confidence grows with the number of photos judged.
 
 from __future__ import annotations
 
-from quality.image.composition import analyse_composition, composition_confidence
+from quality.image.composition import assess_composition
 from quality.image.decode import DecodedImage
 from quality.model_store import ModelStore
 from quality.schemas import CompositionScore
@@ -32,8 +32,9 @@ class CompositionScorer:
         return [self._score_post(images) if images else None for images in batch]
 
     def _score_post(self, images: list[DecodedImage]) -> CompositionScore:
-        analyses = [analyse_composition(image, index) for index, image in enumerate(images)]
-        confidences = [composition_confidence(image) for image in images]
+        assessments = [assess_composition(image, index) for index, image in enumerate(images)]
+        analyses = [a.composition for a in assessments]
+        confidences = [a.confidence for a in assessments]
         score = aggregate_photo_scores([a.score for a in analyses])
         count_factor = 1.0 - 0.5 ** len(images)  # one photo: 0.5, three: 0.875
         confidence = sum(confidences) / len(confidences) * (0.5 + 0.5 * count_factor)
