@@ -165,6 +165,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.data import LabelFileError
+    from eval.run import main_eval
+    from quality.service import QualityService
+    from quality.settings import Settings
+
+    try:
+        return main_eval(QualityService(Settings()), args)
+    except LabelFileError as error:
+        print(f"quality eval: {error}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quality", description="Content-quality scoring for brand communities.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--fail-on-error", action="store_true", help="exit 1 if any post could not be scored")
     score.set_defaults(handler=cmd_score)
 
+    evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
+    evaluate.add_argument("--task", required=True,
+                          choices=["civility", "politeness", "clarity", "sincerity", "helpfulness", "audition"])
+    evaluate.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet")
+    evaluate.add_argument("--text-col", default=None, help="default: text (Request for politeness)")
+    evaluate.add_argument("--label-col", default=None, help="default: label (Normalized Score for politeness)")
+    evaluate.add_argument("--group-col", default=None, help="per-group metrics, worst first")
+    evaluate.add_argument("--parent-col", default=None, help="parent message of replies")
+    evaluate.add_argument("--threshold", type=float, default=0.5, help="decision threshold for binary labels")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.set_defaults(handler=cmd_eval)
+
     models = commands.add_parser("models", help="every model in use, with version, source, sha256, licence")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=cmd_models)
@@ -189,9 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "input", None) is not None and not args.input.is_file():
-        print(f"quality: no such file: {args.input}", file=sys.stderr)
-        return 2
+    for path in (getattr(args, "input", None), getattr(args, "data", None)):
+        if path is not None and not path.is_file():
+            print(f"quality: no such file: {path}", file=sys.stderr)
+            return 2
     try:
         return args.handler(args)
     except (ModelIntegrityError, RubricError) as error:

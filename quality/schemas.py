@@ -73,7 +73,7 @@ class CivilityScore(DimensionScore):
     context: dict[str, float] = Field(
         default_factory=dict,
         description="reply-in-context signals the rubric reads: offensive_probability, "
-        "parent_relevance, dismissive, praise, newcomer_parent",
+        "parent_relevance, dismissive, insult, praise, newcomer_parent, politeness",
     )
 
 

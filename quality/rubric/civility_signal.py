@@ -1,7 +1,7 @@
 """Stage three, the civility signal: how a user treats others, in the context of the parent.
 
 signal = sigmoid(clip(logit(civility score)) + adjustments from the reply's context):
-praise raises it; dismissive phrases lower it, more so towards a newcomer; a reply
+praise and a polite tone raise it; dismissive phrases lower it, more so towards a newcomer; a reply
 that addresses its parent rises, one that ignores it falls. The label comes from two
 thresholds, and `needs_review` marks scores within `review_margin` of the uncivil
 threshold so pipelines can send exactly those to people.
@@ -36,6 +36,10 @@ def civility_signal(civility: CivilityScore | None, rubric: Rubric, language: st
     if praise:
         logit += adjust.praise * praise
         codes.append("praise")
+    insults = min(2.0, context.get("insult", 0.0))
+    if insults:
+        logit += adjust.insult * insults
+        codes.append("insult")
     dismissive = min(2.0, context.get("dismissive", 0.0))
     if dismissive:
         logit += adjust.dismissive * dismissive
@@ -48,6 +52,12 @@ def civility_signal(civility: CivilityScore | None, rubric: Rubric, language: st
         logit += adjust.parent_relevance * shift
         if abs(shift) >= 0.1:
             codes.append("on_topic_reply" if shift > 0 else "off_topic_reply")
+
+    if "politeness" in context:
+        shift = context["politeness"] - config.politeness_neutral
+        logit += adjust.politeness * shift
+        if abs(shift) >= 0.15:
+            codes.append("polite" if shift > 0 else "impolite")
 
     score = 1.0 / (1.0 + math.exp(-logit))
     thresholds = config.thresholds

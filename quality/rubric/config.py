@@ -70,6 +70,8 @@ class Adjustments(BaseModel):
     dismissive: float = Field(le=0)
     dismissive_to_newcomer: float = Field(le=0)
     parent_relevance: float = Field(ge=0)
+    politeness: float = Field(ge=0)
+    insult: float = Field(le=0)
 
 
 class CivilityThresholds(BaseModel):
@@ -89,6 +91,7 @@ class CivilityRubric(BaseModel):
     civility_logit_range: tuple[float, float]
     adjustments: Adjustments
     relevance_neutral: float = Field(ge=0, le=1)
+    politeness_neutral: float = Field(ge=0, le=1)
     thresholds: CivilityThresholds
     review_margin: float = Field(ge=0, le=0.5)
 
@@ -113,7 +116,7 @@ class Rubric(BaseModel):
         needed = {f"{d}_{side}" for d in (*self.audition.weights, "effort") for side in ("high", "low")}
         needed |= set(self.audition.penalties)
         needed |= {"offensive", "civil", "praise", "dismissive", "dismissive_to_newcomer",
-                   "on_topic_reply", "off_topic_reply", "near_threshold"}
+                   "on_topic_reply", "off_topic_reply", "polite", "impolite", "insult", "near_threshold"}
         missing = needed - set(self.reasons)
         if missing:
             raise ValueError(f"reason texts missing for {sorted(missing)}")

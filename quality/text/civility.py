@@ -4,7 +4,8 @@ The score is the trained head's (see `civility_head.py`, `models/civility/`). Sp
 come from the lexicons, each scored by the head on the span's words alone, so a
 judge sees which words drive the call. For replies, the scorer also reports the
 context the rubric's civility signal reads: how related the reply is to its parent,
-whether it brushes off a newcomer, whether it thanks or praises.
+whether it brushes off a newcomer, whether it thanks or praises, and how polite it
+reads to the politeness head (trained on English requests; cross-lingual here).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from quality.schemas import CivilityScore, Span
 from quality.text.batch import TextBatch, TextItem, load_encoder
 from quality.text.civility_head import CivilityHead
 from quality.text.lexicon import default_lexicon
+from quality.text.politeness_head import PolitenessHead
 from quality.text.scoring import listed
 
 HEAD_MODEL = "civility-head"
+POLITENESS_MODEL = "politeness-head"
 
 
 def load_civility_head(store: ModelStore) -> CivilityHead:
@@ -33,6 +36,7 @@ class CivilityScorer:
     def __init__(self, store: ModelStore):
         self.store = store
         self.head = load_civility_head(store)
+        self.politeness = store.get(POLITENESS_MODEL, lambda s: PolitenessHead.load(s.path(POLITENESS_MODEL)))
         self.encoder = load_encoder(store)
         self.lexicon = default_lexicon()
         self.version = self.head.version
@@ -45,9 +49,10 @@ class CivilityScorer:
     def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
         p_offensive = self.head.offensive_probability(batch.texts, batch.embeddings)
         relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
+        politeness = self.politeness.score(batch.embeddings)
         return [
-            self._score(item, float(p), float(rel), features) if item.has_text else None
-            for item, p, rel, features in zip(batch.items, p_offensive, relevance, batch.features)
+            self._score(item, float(p), float(rel), float(polite), features) if item.has_text else None
+            for item, p, rel, polite, features in zip(batch.items, p_offensive, relevance, politeness, batch.features)
         ]
 
     def _spans(self, item: TextItem) -> list[Span]:
@@ -57,7 +62,8 @@ class CivilityScorer:
                               score=round(self._term_probability(hit.term), 6)))
         return spans
 
-    def _score(self, item: TextItem, p_offensive: float, relevance: float, features) -> CivilityScore:
+    def _score(self, item: TextItem, p_offensive: float, relevance: float, politeness: float,
+               features) -> CivilityScore:
         spans = self._spans(item)
         dismissive = [s for s in spans if s.label == "dismissive"]
         evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained head)"]
@@ -71,7 +77,9 @@ class CivilityScorer:
         context = {
             "offensive_probability": round(p_offensive, 6),
             "dismissive": float(len(dismissive)),
+            "insult": float(len(attack_words)),
             "praise": float(len(features.praise)),
+            "politeness": round(politeness, 6),
         }
         if item.parent_text:
             context["parent_relevance"] = round(max(0.0, relevance), 6)

@@ -1,0 +1,88 @@
+"""Agreement metrics between model scores and human labels, with bootstrap intervals.
+
+Each metric function declares what it needs; `greater_is_better` is True for all here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+from sklearn.metrics import (accuracy_score, cohen_kappa_score, f1_score, precision_score, recall_score,
+                             roc_auc_score)
+
+BOOTSTRAP_SEED = 7
+ECE_BINS = 15
+
+
+def expected_calibration_error(labels: np.ndarray, p_positive: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Mean |accuracy - confidence| over equal-width probability bins, weighted by bin size."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p_positive, edges[1:-1]), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.mean() * abs(labels[mask].mean() - p_positive[mask].mean())
+    return float(total)
+
+
+def binary_metrics(labels: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5) -> dict:
+    labels = np.asarray(labels).astype(int)
+    p_positive = np.asarray(p_positive, dtype=float)
+    predicted = (p_positive >= threshold).astype(int)
+    out = {
+        "n": int(len(labels)),
+        "positives": int(labels.sum()),
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "f1": float(f1_score(labels, predicted, zero_division=0)),
+        "precision": float(precision_score(labels, predicted, zero_division=0)),
+        "recall": float(recall_score(labels, predicted, zero_division=0)),
+        "ece": expected_calibration_error(labels, p_positive),
+        "threshold": threshold,
+    }
+    out["auc"] = float(roc_auc_score(labels, p_positive)) if 0 < labels.sum() < len(labels) else None
+    return out
+
+
+def graded_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
+    labels = np.asarray(labels, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    out = {
+        "n": int(len(labels)),
+        "spearman": float(stats.spearmanr(labels, scores).statistic),
+        "pearson": float(stats.pearsonr(labels, scores).statistic),
+        "kendall": float(stats.kendalltau(labels, scores).statistic),
+    }
+    levels = np.unique(labels)
+    if np.all(levels == np.round(levels)) and 2 < len(levels) <= 11:
+        # Ordinal labels: map scores onto the label scale by matching the label distribution's quantiles.
+        quantiles = np.cumsum([np.mean(labels == level) for level in levels])[:-1]
+        cuts = np.quantile(scores, quantiles)
+        predicted = levels[np.searchsorted(cuts, scores, side="right")]
+        out["qwk"] = float(cohen_kappa_score(labels.astype(int), predicted.astype(int), weights="quadratic"))
+    return out
+
+
+def pairwise_accuracy(score_winner: np.ndarray, score_loser: np.ndarray) -> dict:
+    score_winner, score_loser = np.asarray(score_winner, float), np.asarray(score_loser, float)
+    correct = (score_winner > score_loser) + 0.5 * (score_winner == score_loser)
+    return {"n": int(len(correct)), "pairwise_accuracy": float(correct.mean())}
+
+
+def bootstrap_interval(metric, *arrays: np.ndarray, resamples: int = 200, level: float = 0.95) -> list[float] | None:
+    """Percentile bootstrap interval of `metric(*arrays)` over resampled rows."""
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    n = len(arrays[0])
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        try:
+            value = metric(*(a[idx] for a in arrays))
+        except ValueError:  # a resample with one class only
+            continue
+        if value is not None and np.isfinite(value):
+            values.append(value)
+    if not values:
+        return None
+    tail = (1 - level) / 2 * 100
+    return [round(float(np.percentile(values, tail)), 4), round(float(np.percentile(values, 100 - tail)), 4)]
