@@ -70,3 +70,12 @@ def test_text_batch_is_independent_of_neighbours(service):
     alone = TextBatch([target], encoder).embeddings[0]
     together = TextBatch(others[:7] + [target] + others[7:], encoder).embeddings[7]
     assert float(np.abs(alone - together).max()) < 1e-6
+
+
+def test_attribution_spans_point_at_the_words_the_model_reacts_to(service):
+    text = "女司机就是不会开车，别上路害人"
+    civility = dims(service, text).civility
+    attributed = {text[s.start:s.end] for s in civility.spans if s.label == "offensive"}
+    assert "害人" in attributed or "女司机" in attributed
+    assert all(0 < s.score <= 1 and 0 <= s.start < s.end <= len(text) for s in civility.spans)
+    assert dims(service, "谢谢楼主分享，很实用").civility.spans == []

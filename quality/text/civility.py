@@ -1,8 +1,9 @@
 """Civility (文明): 1 - P(offensive) from the COLD-trained head, spans, and reply context.
 
 The score is the trained head's (see `civility_head.py`, `models/civility/`). Spans
-come from the lexicons, each scored by the head on the span's words alone, so a
-judge sees which words drive the call. For replies, the scorer also reports the
+come from two places: lexicon hits (each scored by the head on the span's words alone)
+and, for texts the head calls offensive, occlusion attribution on the model — the words
+whose removal lowers P(offensive) most — so a judge sees which words drive the call. For replies, the scorer also reports the
 context the rubric's civility signal reads: how related the reply is to its parent,
 whether it brushes off a newcomer, whether it thanks or praises, and how polite it
 reads to the politeness head (trained on English requests; cross-lingual here).
@@ -21,9 +22,15 @@ from quality.text.civility_head import CivilityHead
 from quality.text.lexicon import default_lexicon
 from quality.text.politeness_head import PolitenessHead
 from quality.text.scoring import listed
+from quality.text.segment import word_spans
 
 HEAD_MODEL = "civility-head"
 POLITENESS_MODEL = "politeness-head"
+# Occlusion attribution runs only on texts the head calls offensive, and only on texts short
+# enough that one extra batch of variants stays cheap.
+ATTRIBUTION_MIN_P = 0.5
+ATTRIBUTION_MAX_WORDS = 48
+ATTRIBUTION_MIN_DROP = 0.15  # a word is a span when removing it lowers P(offensive) by this much
 
 
 def load_civility_head(store: ModelStore) -> CivilityHead:
@@ -55,21 +62,45 @@ class CivilityScorer:
             for item, p, rel, polite, features in zip(batch.items, p_offensive, relevance, politeness, batch.features)
         ]
 
-    def _spans(self, item: TextItem) -> list[Span]:
-        spans = []
-        for hit in self.lexicon.find(item.raw_text):
-            spans.append(Span(start=hit.start, end=hit.end, label=hit.label,
-                              score=round(self._term_probability(hit.term), 6)))
-        return spans
+    def _lexicon_spans(self, item: TextItem) -> list[Span]:
+        return [
+            Span(start=hit.start, end=hit.end, label=hit.label, score=round(self._term_probability(hit.term), 6))
+            for hit in self.lexicon.find(item.raw_text)
+        ]
+
+    def _attribution_spans(self, item: TextItem, p_offensive: float) -> list[Span]:
+        """Words whose removal most lowers the head's P(offensive) (occlusion on the model)."""
+        words = word_spans(item.raw_text)
+        if p_offensive < ATTRIBUTION_MIN_P or not words or len(words) > ATTRIBUTION_MAX_WORDS:
+            return []
+        variants = [TextItem(raw_text=item.raw_text[:start] + item.raw_text[end:], title=item.title).full_text
+                    for start, end in words]
+        p_without = self.head.offensive_probability(variants, self.encoder.encode(variants))
+        return [
+            Span(start=start, end=end, label="offensive", score=round(min(1.0, p_offensive - float(p)), 6))
+            for (start, end), p in zip(words, p_without)
+            if p_offensive - p >= ATTRIBUTION_MIN_DROP
+        ]
+
+    def _spans(self, item: TextItem, p_offensive: float) -> list[Span]:
+        """Lexicon hits, plus model-attributed words that no lexicon hit already covers."""
+        spans = self._lexicon_spans(item)
+        for span in self._attribution_spans(item, p_offensive):
+            if not any(s.start < span.end and span.start < s.end for s in spans):
+                spans.append(span)
+        return sorted(spans, key=lambda s: (s.start, s.end))
 
     def _score(self, item: TextItem, p_offensive: float, relevance: float, politeness: float,
                features) -> CivilityScore:
-        spans = self._spans(item)
+        spans = self._spans(item, p_offensive)
         dismissive = [s for s in spans if s.label == "dismissive"]
         evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained head)"]
-        attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label != "dismissive"]
+        attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label in ("insult", "profanity")]
+        attributed = [item.raw_text[s.start:s.end] for s in spans if s.label == "offensive"]
         if attack_words:
             evidence.append(f"冒犯词语 / offensive words: {listed(attack_words)}")
+        if attributed:
+            evidence.append(f"模型关注的词 / words driving the call: {listed(attributed)}")
         if dismissive:
             evidence.append(f"敷衍打发 / dismissive: {listed([item.raw_text[s.start:s.end] for s in dismissive])}")
         if features.praise:

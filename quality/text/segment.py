@@ -31,3 +31,11 @@ def segment(text: str) -> list[str]:
     if not text:
         return []
     return [word for word in _tokenizer().lcut(text) if word.strip() and any(ch.isalnum() for ch in word)]
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) offsets into `text` of each word (punctuation and spaces skipped)."""
+    if not text:
+        return []
+    return [(start, end) for word, start, end in _tokenizer().tokenize(text)
+            if word.strip() and any(ch.isalnum() for ch in word)]
