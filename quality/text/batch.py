@@ -14,10 +14,47 @@ from quality.text.normalize import clean_text
 from quality.text.segment import segment
 
 ENCODER_MODEL = "use-multilingual-v3"
+E5_MODEL = "e5-small"
+
+
+def build_encoder(name: str, threads: int, cache_dir=None) -> TextEncoder:
+    """The encoder named by `QUALITY_TEXT_ENCODER`: a packaged one by name, or a local directory."""
+    from pathlib import Path
+
+    if name == ENCODER_MODEL:
+        return UniversalSentenceEncoder(threads=threads)
+    if name == E5_MODEL:
+        from quality.text.onnx_encoder import load_e5_onnx
+
+        return load_e5_onnx("int8", cache_dir, threads=threads)
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        from quality.errors import ModelIntegrityError
+
+        raise ModelIntegrityError(
+            f"QUALITY_TEXT_ENCODER={name!r} is neither {ENCODER_MODEL!r}, {E5_MODEL!r} nor a local "
+            "sentence-transformers directory")
+    from quality.text.onnx_encoder import load_sentence_transformer_dir
+
+    return load_sentence_transformer_dir(path, cache_dir, threads=threads)
 
 
 def load_encoder(store: ModelStore) -> TextEncoder:
-    return store.get(ENCODER_MODEL, lambda s: UniversalSentenceEncoder(threads=s.settings.threads))
+    settings = store.settings
+    return store.get("text-encoder", lambda s: build_encoder(settings.text_encoder, settings.threads,
+                                                              settings.cache_dir))
+
+
+def require_trained_on(store: ModelStore, model_name: str, encoder: TextEncoder) -> None:
+    """Stop with a clear message when a head was trained on another encoder's embeddings."""
+    from quality.errors import ModelIntegrityError
+
+    trained_on = store.entry(model_name).preprocessing.get("encoder")
+    if trained_on and trained_on != encoder.name:
+        raise ModelIntegrityError(
+            f"{model_name} was trained on {trained_on!r} embeddings, but the configured text encoder is "
+            f"{encoder.name!r} (QUALITY_TEXT_ENCODER). Retrain the head on this encoder "
+            f"(see models/{model_name.removesuffix('-head')}/MODEL_CARD.md) or use {trained_on!r}.")
 
 
 @dataclass(frozen=True)

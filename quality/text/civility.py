@@ -17,7 +17,7 @@ import numpy as np
 
 from quality.model_store import ModelStore
 from quality.schemas import CivilityScore, Span
-from quality.text.batch import TextBatch, TextItem, load_encoder
+from quality.text.batch import TextBatch, TextItem, load_encoder, require_trained_on
 from quality.text.civility_head import CivilityHead
 from quality.text.lexicon import default_lexicon
 from quality.text.politeness_head import PolitenessHead
@@ -45,6 +45,8 @@ class CivilityScorer:
         self.head = load_civility_head(store)
         self.politeness = store.get(POLITENESS_MODEL, lambda s: PolitenessHead.load(s.path(POLITENESS_MODEL)))
         self.encoder = load_encoder(store)
+        require_trained_on(store, HEAD_MODEL, self.encoder)
+        require_trained_on(store, POLITENESS_MODEL, self.encoder)
         self.lexicon = default_lexicon()
         self.version = self.head.version
         self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)
