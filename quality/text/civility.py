@@ -1,10 +1,12 @@
-"""Civility (文明): 1 - P(offensive) from the COLD-trained head, spans, and reply context.
+"""Civility (文明): 1 - P(offensive) from a COLD-trained model, spans, and reply context.
 
-The score is the trained head's (see `civility_head.py`, `models/civility/`). Spans
+The score is the trained classifier's: the LoRA-fine-tuned e5 model stacked with char
+n-grams (`civility_e5.py`, `models/civility-e5/`) when the manifest declares it, else the
+embedding head (`civility_head.py`, `models/civility/`). Spans
 come from two places: lexicon hits (each scored by the head on the span's words alone)
 and, for texts the head calls offensive, occlusion attribution on the model — the words
-whose removal lowers P(offensive) most — so a judge sees which words drive the call. For replies, the scorer also reports the
-context the rubric's civility signal reads: how related the reply is to its parent,
+whose removal lowers P(offensive) most — so a judge sees which words drive the call.
+For replies, the scorer also reports the context the rubric's civility signal reads: how related the reply is to its parent,
 whether it brushes off a newcomer, whether it thanks or praises, and how polite it
 reads to the politeness head (trained on English requests; cross-lingual here).
 """
@@ -33,8 +35,52 @@ ATTRIBUTION_MAX_WORDS = 48
 ATTRIBUTION_MIN_DROP = 0.15  # a word is a span when removing it lowers P(offensive) by this much
 
 
+FINETUNED_MODEL = "civility-e5"
+
+
 def load_civility_head(store: ModelStore) -> CivilityHead:
     return store.get(HEAD_MODEL, lambda s: CivilityHead.load(s.path(HEAD_MODEL)))
+
+
+class EmbeddingClassifier:
+    """civility-head: char n-grams + the service's own sentence embeddings."""
+
+    def __init__(self, store: ModelStore, encoder):
+        require_trained_on(store, HEAD_MODEL, encoder)
+        self.head = load_civility_head(store)
+        self.encoder = encoder
+        self.version = self.head.version
+
+    def predict(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        if embeddings is None:
+            embeddings = self.encoder.encode(texts)
+        return self.head.offensive_probability(texts, embeddings)
+
+
+class FineTunedClassifier:
+    """civility-e5: e5-small fine-tuned on COLD with LoRA (ONNX int8), stacked with char n-grams."""
+
+    def __init__(self, store: ModelStore):
+        from quality.text.civility_e5 import StackedCivilityHead, ensure_civility_onnx
+        from quality.text.onnx_encoder import encoder_from_onnx_dir
+
+        settings = store.settings
+        model_path = ensure_civility_onnx(store.path(FINETUNED_MODEL, "adapter_weights").parent,
+                                          settings.cache_dir)
+        self.encoder = encoder_from_onnx_dir(model_path.parent, model_path.name, threads=settings.threads)
+        self.head = StackedCivilityHead.load(store.path(FINETUNED_MODEL, "head"))
+        self.version = store.entry(FINETUNED_MODEL).version
+
+    def predict(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        return self.head.offensive_probability(texts, self.encoder.encode(texts))
+
+
+def load_classifier(store: ModelStore, encoder):
+    """The fine-tuned model when the manifest declares it, else the embedding head."""
+    declared = {entry.name for entry in store.manifest.models}
+    if FINETUNED_MODEL in declared:
+        return store.get(FINETUNED_MODEL, FineTunedClassifier)
+    return EmbeddingClassifier(store, encoder)
 
 
 class CivilityScorer:
@@ -42,21 +88,20 @@ class CivilityScorer:
 
     def __init__(self, store: ModelStore):
         self.store = store
-        self.head = load_civility_head(store)
         self.politeness = store.get(POLITENESS_MODEL, lambda s: PolitenessHead.load(s.path(POLITENESS_MODEL)))
         self.encoder = load_encoder(store)
-        require_trained_on(store, HEAD_MODEL, self.encoder)
         require_trained_on(store, POLITENESS_MODEL, self.encoder)
+        self.classifier = load_classifier(store, self.encoder)
         self.lexicon = default_lexicon()
-        self.version = self.head.version
+        self.version = self.classifier.version
+        self.classifier_name = "fine-tuned e5" if isinstance(self.classifier, FineTunedClassifier) else "head"
         self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)
 
     def _offensive_probability_of_term(self, term: str) -> float:
-        embedding = self.encoder.encode([term])
-        return float(self.head.offensive_probability([term], embedding)[0])
+        return float(self.classifier.predict([term])[0])
 
     def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
-        p_offensive = self.head.offensive_probability(batch.texts, batch.embeddings)
+        p_offensive = self.classifier.predict(batch.texts, batch.embeddings)
         relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
         politeness = self.politeness.score(batch.embeddings)
         return [
@@ -77,7 +122,7 @@ class CivilityScorer:
             return []
         variants = [TextItem(raw_text=item.raw_text[:start] + item.raw_text[end:], title=item.title).full_text
                     for start, end in words]
-        p_without = self.head.offensive_probability(variants, self.encoder.encode(variants))
+        p_without = self.classifier.predict(variants)
         return [
             Span(start=start, end=end, label="offensive", score=round(min(1.0, p_offensive - float(p)), 6))
             for (start, end), p in zip(words, p_without)
@@ -96,7 +141,7 @@ class CivilityScorer:
                features) -> CivilityScore:
         spans = self._spans(item, p_offensive)
         dismissive = [s for s in spans if s.label == "dismissive"]
-        evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained head)"]
+        evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained {self.classifier_name})"]
         attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label in ("insult", "profanity")]
         attributed = [item.raw_text[s.start:s.end] for s in spans if s.label == "offensive"]
         if attack_words:

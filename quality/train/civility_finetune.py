@@ -87,13 +87,9 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64) -> 
 
 def main(argv: list[str] | None = None) -> None:
     from peft import LoraConfig, get_peft_model
-    from sklearn.metrics import roc_auc_score
     from transformers import AutoModel, AutoTokenizer
 
-    from quality.text.civility_head import CivilityHead  # noqa: F401  (kept for the stacker's char-ngram part)
     from quality.text.e5 import ensure_e5
-    from quality.train.civility import binary_metrics, fit_idf, fit_logistic, per_group, tfidf_baseline
-    from quality.text.civility_head import char_ngram_tfidf
 
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -106,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--version", default=f"{date.today():%Y.%m.%d}")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="skip training: load the adapter and head last saved in --out, fit the stacker, evaluate")
     args = parser.parse_args(argv)
 
     torch.manual_seed(SEED)
@@ -133,6 +131,11 @@ def main(argv: list[str] | None = None) -> None:
         model.head.bias.zero_()
     trainable = [p for p in model.parameters() if p.requires_grad]
     print(f"trainable parameters: {sum(p.numel() for p in trainable):,}", flush=True)
+    if args.evaluate_only:
+        load_adapter(model, args.out)
+        finish(args, model, tokenizer, fit_texts, y_fit, holdout_texts, y_holdout, dev_rows, dev_texts, y_dev,
+               {"steps": "from checkpoint"}, time.time())
+        return
 
     lengths = [len(t) for t in fit_texts]
     steps_per_epoch = math.ceil(len(fit_texts) / args.batch_size)
@@ -174,6 +177,19 @@ def main(argv: list[str] | None = None) -> None:
 
     save_adapter(model, args.out)
     print(f"trained {step} steps in {(time.time() - started) / 60:.1f} min", flush=True)
+    training = {"steps": step, "batch_size": args.batch_size, "lr": args.lr,
+                "minutes": round((time.time() - started) / 60, 1)}
+    finish(args, model, tokenizer, fit_texts, y_fit, holdout_texts, y_holdout, dev_rows, dev_texts, y_dev,
+           training, started)
+
+
+def finish(args, model, tokenizer, fit_texts, y_fit, holdout_texts, y_holdout, dev_rows, dev_texts, y_dev,
+           training: dict, started: float) -> None:
+    """Fit the stacker on the held-out 10 %, evaluate once on dev, write head.npz and metrics.json."""
+    from sklearn.metrics import roc_auc_score
+
+    from quality.text.civility_head import char_ngram_tfidf
+    from quality.train.civility import binary_metrics, fit_idf, fit_logistic, per_group, tfidf_baseline
 
     # The stacker: fine-tuned logit + char n-gram logit, fitted on the held-out 10 %.
     idf = fit_idf(fit_texts)
@@ -207,10 +223,9 @@ def main(argv: list[str] | None = None) -> None:
                            "dev_by_topic": per_group(dev_rows, p_finetuned)},
         "baseline_char_tfidf_lr": {"dev": binary_metrics(y_dev, p_baseline),
                                    "dev_by_topic": per_group(dev_rows, p_baseline)},
-        "training": {"steps": step, "batch_size": args.batch_size, "lr": args.lr, "lora_rank": args.rank,
-                     "lora_targets": LORA_TARGETS, "max_length": MAX_LENGTH, "prefix": PREFIX,
-                     "fit_rows": len(fit_rows), "holdout_rows": len(holdout_rows), "dev_rows": len(dev_rows),
-                     "minutes": round((time.time() - started) / 60, 1)},
+        "training": {**training, "lora_rank": args.rank, "lora_targets": LORA_TARGETS, "max_length": MAX_LENGTH,
+                     "prefix": PREFIX, "fit_rows": len(fit_texts), "holdout_rows": len(holdout_texts),
+                     "dev_rows": len(dev_texts)},
         "stacker": {"coef": stacker.coef_.ravel().round(4).tolist(), "intercept": round(float(stacker.intercept_[0]), 4)},
         "version": args.version,
     }
@@ -221,6 +236,14 @@ def main(argv: list[str] | None = None) -> None:
 def save_adapter(model: CivilityModel, out: Path) -> None:
     model.encoder.save_pretrained(out / "adapter")
     torch.save(model.head.state_dict(), out / "head.pt")
+
+
+def load_adapter(model: CivilityModel, out: Path) -> None:
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    set_peft_model_state_dict(model.encoder, load_file(out / "adapter" / "adapter_model.safetensors"))
+    model.head.load_state_dict(torch.load(out / "head.pt"))
 
 
 if __name__ == "__main__":
