@@ -1,6 +1,8 @@
 """Helpfulness (有帮助): does the post give a reader concrete, usable car information?
 
-v0, hand-set weights over interpretable features: numbers with units (油耗 6.2L,
+A pairwise-ranking head trained on UKPConvArg2 (English argument pairs: more details,
+facts, better reasoning; see `models/argument/`), added in logit space to hand-set
+weights over interpretable features: numbers with units (油耗 6.2L,
 5000公里), car-forum vocabulary learned from BDCI 2018 car posts
 (`python -m quality.train.car_terms`), advice markers, length; advertising pulls it down.
 """
@@ -9,24 +11,27 @@ from __future__ import annotations
 
 from quality.model_store import ModelStore
 from quality.schemas import DimensionScore
+from quality.text.argument_head import load_argument_heads
 from quality.text.batch import TextBatch
-from quality.text.scoring import length_confidence, listed, logistic, saturate
+from quality.text.scoring import LEARNED_WEIGHT, length_confidence, listed, logistic, logit_of, saturate
 
 
 class HelpfulnessScorer:
     name = "helpfulness"
-    version = "0.1.0-heuristic"
-
     def __init__(self, store: ModelStore):
         self.store = store
+        self.heads = load_argument_heads(store)
+        self.head_name = self.heads.head_for("helpfulness")
+        self.version = f"0.2.0+{self.head_name}"
 
     def score_batch(self, batch: TextBatch) -> list[DimensionScore | None]:
+        learned = self.heads.score(self.head_name, batch.embeddings, batch.texts)
         return [
-            self._score(features) if item.has_text else None
-            for item, features in zip(batch.items, batch.features)
+            self._score(features, float(model_score)) if item.has_text else None
+            for item, features, model_score in zip(batch.items, batch.features, learned)
         ]
 
-    def _score(self, f) -> DimensionScore:
+    def _score(self, f, model_score: float) -> DimensionScore:
         logit, evidence = -1.0, []
         if f.numbers_with_units:
             logit += 1.4 * saturate(len(f.numbers_with_units), 2)
@@ -44,6 +49,8 @@ class HelpfulnessScorer:
         if f.n_chars < 15:
             logit -= 0.5
             evidence.append(f"内容过短 / very short ({f.n_chars} chars)")
+        logit += LEARNED_WEIGHT * logit_of(model_score)
+        evidence.append(f"论证质量模型 / argument-quality model ({self.head_name}): {model_score:.2f}")
         return DimensionScore(
             score=round(logistic(logit), 6), confidence=length_confidence(f.n_chars), evidence=evidence
         )

@@ -21,3 +21,12 @@ def length_confidence(n_chars: int) -> float:
 
 def listed(words: list[str], limit: int = 4) -> str:
     return ", ".join(words[:limit])
+
+
+# How much the learned argument-quality head counts against the hand-set features (logit scale).
+LEARNED_WEIGHT = 1.0
+
+
+def logit_of(p: float) -> float:
+    p = min(1 - 1e-6, max(1e-6, p))
+    return math.log(p / (1 - p))
