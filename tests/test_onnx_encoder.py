@@ -273,3 +273,23 @@ def test_micro_batches_follow_length_and_limits():
     flat = [lengths[i] for batch in batches for i in batch]
     assert flat == sorted(flat)
     assert micro_batches([]) == []
+
+
+# ----------------------------------------------------------------------------- QUALITY_TEXT_ENCODER
+def test_configured_encoder_directory_is_used_and_foreign_heads_are_refused(tmp_path):
+    """A user's sentence-transformers directory, set as QUALITY_TEXT_ENCODER, is what the service encodes
+    with; heads trained on another encoder's embeddings then stop start-up with a message saying so."""
+    from quality.errors import ModelIntegrityError
+    from quality.service import QualityService
+    from quality.settings import Settings
+    from quality.text.batch import build_encoder
+
+    st_dir = _tiny_sentence_transformer(tmp_path, "Bert", "mean", True, None)
+    encoder = build_encoder(str(st_dir), threads=1, cache_dir=tmp_path / "cache")
+    vectors = encoder.encode(["保养周期看手册", "油耗6.2L"])
+    assert vectors.shape == (2, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    settings = Settings(text_encoder=str(st_dir), cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelIntegrityError, match="trained on 'use-multilingual-v3' embeddings"):
+        QualityService(settings).warm_up()
+    with pytest.raises(ModelIntegrityError, match="neither"):
+        build_encoder(str(tmp_path / "no-such-dir"), threads=1)
