@@ -90,10 +90,14 @@ class StackedCivilityHead:
                        stacker_intercept=float(a["stacker_intercept"]), idf=a["idf"].astype(np.float32),
                        ngram_coef=a["ngram_coef"].astype(np.float32), ngram_intercept=float(a["ngram_intercept"]))
 
+    def ngram_logits(self, texts: list[str]) -> np.ndarray:
+        """The char n-gram model's logit alone (cheap: no encoder)."""
+        ngram = np.asarray(char_ngram_tfidf(texts, self.idf) @ self.ngram_coef, dtype=np.float64).ravel()
+        return ngram + self.ngram_intercept
+
     def logits(self, texts: list[str], embeddings: np.ndarray) -> np.ndarray:
         finetuned = embeddings.astype(np.float64) @ self.weight.astype(np.float64) + self.bias
-        ngram = np.asarray(char_ngram_tfidf(texts, self.idf) @ self.ngram_coef, dtype=np.float64).ravel()
-        ngram = ngram + self.ngram_intercept
+        ngram = self.ngram_logits(texts)
         return self.stacker_coef[0] * finetuned + self.stacker_coef[1] * ngram + self.stacker_intercept
 
     def offensive_probability(self, texts: list[str], embeddings: np.ndarray) -> np.ndarray:

@@ -94,6 +94,11 @@ class CivilityHead:
                 meta=np.array(json.dumps(meta)),
             )
 
+    def ngram_logits(self, texts: list[str]) -> np.ndarray:
+        """The char n-gram part of the logit alone (cheap: no encoder)."""
+        ngrams = char_ngram_tfidf(texts, self.idf)
+        return np.asarray(ngrams @ self.coef[:HASH_FEATURES], dtype=np.float64).ravel() + self.intercept
+
     def logits(self, texts: list[str], embeddings: np.ndarray) -> np.ndarray:
         features = civility_features(texts, embeddings, self.idf, self.embedding_weight)
         return np.asarray(features @ self.coef, dtype=np.float64).ravel() + self.intercept
