@@ -35,6 +35,14 @@ merged model as static int8 ONNX; measured through the same code path as the API
 | | AUC | accuracy | F1 | ECE |
 |---|---|---|---|---|
 | served model | {served['auc']:.4f} | {served['accuracy']:.4f} | {served['f1']:.4f} | {served['ece']:.4f} |
+""" + "\n".join(
+            f"| baseline in the same run: {name} | {b['auc']:.4f} | {b['accuracy']:.4f} | {b['f1']:.4f} | {b['ece']:.4f} |"
+            for name, b in served["baselines"].items()) + "\n\n| topic (served) | AUC | accuracy | F1 | ECE | n |\n|---|---|---|---|---|---|\n" + "\n".join(
+            f"| {g} | {m['auc']:.4f} | {m['accuracy']:.4f} | {m['f1']:.4f} | {m['ece']:.4f} | {m['n']} |"
+            for g, m in served["groups"].items()) + """
+
+`char_tfidf_lr_cv5` is cross-validated on the dev file itself (5 folds), `lexicon` is the
+share of the text covered by the profanity / insult / dismissive lists.
 """
     return f"""# Model card: civility-e5 {metrics['version']}
 
