@@ -82,6 +82,8 @@ def test_most_pairs_are_labelled_the_right_side(service):
     good = [signal(service, p, n, g).label for p, n, g, _ in PAIRS]
     bad = [signal(service, p, n, b).label for p, n, _, b in PAIRS]
     assert sum(label != "uncivil" for label in good) >= len(PAIRS) - 1
-    # Regression guard at today's level (6 of 14): the COLD-trained head misses many car-forum
-    # put-downs, which then rest on the lexicon and politeness signals; see the civility model card.
-    assert sum(label == "uncivil" for label in bad) >= 6, list(zip(bad, [p[3] for p in PAIRS]))
+    # Regression guard at today's level (8 of 14 with civility-e5; 6 with the first head): COLD's
+    # notion of offensive misses many car-forum put-downs, which then rest on the lexicon and
+    # politeness signals; see the civility-e5 model card.
+    assert sum(label == "uncivil" for label in bad) >= 8, list(zip(bad, [p[3] for p in PAIRS]))
+    assert sum(label == "constructive" for label in good) >= 12
