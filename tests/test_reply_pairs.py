@@ -55,6 +55,24 @@ PAIRS = [
     ("第一次洗车打蜡，有什么要注意的？", NEWCOMER,
      "打蜡前一定要把车洗干净晾干，不要在太阳直射下打，薄涂一层就够了，加油！",
      "这种问题也要问，真是服了"),
+    ("我觉得电车比油车更适合长途。", False,
+     "各有优势吧：电车用车成本低，但长途要规划充电，我去年开电车跑了一趟西藏，沿途充电桩比想象的多。",
+     "哟，电车长途？您可真是天才，排队充电排到天荒地老吧"),
+    ("第一次参加车友会活动，有点紧张。", NEWCOMER,
+     "别紧张，大家都很友好，到时候跟着车队走就行，有问题随时问我。",
+     "紧张什么，没人在乎你"),
+    ("我自己换了刹车片，分享一下过程。", False,
+     "动手能力真强！步骤写得很清楚，请问你用的是原厂片还是副厂片？",
+     "自己换刹车片？出了事别连累别人，外行就别瞎搞"),
+    ("请问大家保险一般买哪几项？", NEWCOMER,
+     "一般交强险加商业险，商业险里三者险建议至少200万，车损险新车最好买上，可以多比较几家。",
+     "问保险公司去，这里又不是客服"),
+    ("这车隔音真的差吗？我试驾感觉还行。", False,
+     "高速上确实有些风噪，不过市区基本听不到，你试驾感觉还行的话应该能接受，可以再上高速试试。",
+     "你耳朵有问题吧，这都听不出来"),
+    ("刚拿驾照，想买辆二手车练手，有什么推荐？", NEWCOMER,
+     "练手的话建议选保值、维修便宜的家用车，买之前一定找人查一下出险和维修记录。",
+     "新手就别开车上路了，马路杀手"),
 ]
 
 
@@ -62,8 +80,17 @@ def signal(service, parent: str, newcomer: bool, text: str):
     return service.score(Post(kind="reply", text=text, parent=Parent(text=parent, author_is_newcomer=newcomer))).civility_signal
 
 
-@pytest.mark.parametrize("parent, newcomer, constructive, unconstructive", PAIRS,
-                         ids=[f"pair{i + 1}" for i in range(len(PAIRS))])
+SARCASM = 14  # index of the sarcastic put-down: polite words, mocking intent; not detected yet
+
+
+def _pair_params():
+    for i, pair in enumerate(PAIRS):
+        marks = [pytest.mark.xfail(strict=True, reason="sarcasm (您可真是天才) reads as polite to every signal we have")] \
+            if i == SARCASM else []
+        yield pytest.param(*pair, id=f"pair{i + 1}", marks=marks)
+
+
+@pytest.mark.parametrize("parent, newcomer, constructive, unconstructive", list(_pair_params()))
 def test_constructive_reply_scores_higher(service, parent, newcomer, constructive, unconstructive):
     good, bad = signal(service, parent, newcomer, constructive), signal(service, parent, newcomer, unconstructive)
     assert good.score > bad.score, (good, bad)
@@ -82,8 +109,8 @@ def test_most_pairs_are_labelled_the_right_side(service):
     good = [signal(service, p, n, g).label for p, n, g, _ in PAIRS]
     bad = [signal(service, p, n, b).label for p, n, _, b in PAIRS]
     assert sum(label != "uncivil" for label in good) >= len(PAIRS) - 1
-    # Regression guard at today's level (8 of 14 with civility-e5; 6 with the first head): COLD's
+    # Regression guard at today's level (8 of 20 put-downs uncivil with civility-e5): COLD's
     # notion of offensive misses many car-forum put-downs, which then rest on the lexicon and
     # politeness signals; see the civility-e5 model card.
     assert sum(label == "uncivil" for label in bad) >= 8, list(zip(bad, [p[3] for p in PAIRS]))
-    assert sum(label == "constructive" for label in good) >= 12
+    assert sum(label == "constructive" for label in good) >= 18
