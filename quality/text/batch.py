@@ -67,15 +67,17 @@ class TextItem:
     parent_text: str | None = None
     parent_is_newcomer: bool = False
 
-    @property
+    # Cached: the scorers ask for these several times per item (cached_property writes the
+    # instance __dict__ directly, which a frozen dataclass allows).
+    @cached_property
     def text(self) -> str:
         return clean_text(self.raw_text)
 
-    @property
+    @cached_property
     def has_text(self) -> bool:
         return bool(self.text or clean_text(self.title))
 
-    @property
+    @cached_property
     def full_text(self) -> str:
         """Title and body, as the reader meets them."""
         title = clean_text(self.title)
