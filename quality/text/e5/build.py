@@ -74,25 +74,35 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_e5_dir(directory: Path) -> dict:
-    """Check every file listed in checksums.json; raise E5ChecksumError naming the first bad one."""
+def verify_checksums(directory: Path, files: list[str] | None, error: type[ModelIntegrityError], what: str,
+                     rebuild_hint: str) -> dict:
+    """Check `files` (default: all) against the directory's checksums.json; raise `error` naming the first bad one.
+
+    Shared by every build cached outside git (the e5 rebuild, the ONNX exports).
+    """
     directory = Path(directory)
     manifest_path = directory / CHECKSUMS_FILE
     if not manifest_path.is_file():
-        raise E5ChecksumError(f"{manifest_path} is missing: {directory} is not a complete e5 build")
+        raise error(f"{manifest_path} is missing: {directory} is not a complete {what} build")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for relative, expected in manifest["files"].items():
+    for relative in files if files is not None else manifest["files"]:
         path = directory / relative
-        if not path.is_file():
-            raise E5ChecksumError(f"{path} is missing (listed in {manifest_path})")
+        expected = manifest["files"].get(relative)
+        if expected is None or not path.is_file():
+            raise error(f"{path} is missing (or not listed in {manifest_path})")
         actual = sha256_file(path)
         if actual != expected:
-            raise E5ChecksumError(
-                f"{path}: sha256 {actual} differs from {expected} in {manifest_path}; the cached model is "
-                f"damaged or was edited. Rebuild it with ensure_e5(rebuild=True) "
-                f"(or `python -m quality.text.e5.build --rebuild`)."
+            raise error(
+                f"{path}: sha256 {actual} differs from {expected} in {manifest_path}; the cached {what} model is "
+                f"damaged or was edited. Rebuild it ({rebuild_hint})."
             )
     return manifest
+
+
+def verify_e5_dir(directory: Path) -> dict:
+    """Check every file listed in checksums.json; raise E5ChecksumError naming the first bad one."""
+    return verify_checksums(directory, None, E5ChecksumError, "e5",
+                            "ensure_e5(rebuild=True), or `python -m quality.text.e5.build --rebuild`")
 
 
 # ----------------------------------------------------------------------------- weights
