@@ -11,13 +11,14 @@ features depend on that text alone, so a score does not depend on its batch.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
+
+from quality.text.npz_file import read_head_file, write_head_file
 
 CHAR_NGRAM_RANGE = (1, 3)
 HASH_FEATURES = 2**18  # 262k buckets: few collisions for 1-3 char grams of COLD's vocabulary
@@ -65,34 +66,22 @@ class CivilityHead:
 
     @classmethod
     def load(cls, path: Path) -> "CivilityHead":
-        with np.load(path, allow_pickle=False) as arrays:
-            meta = json.loads(str(arrays["meta"]))
-            return cls(
-                idf=arrays["idf"].astype(np.float32),
-                coef=arrays["coef"].astype(np.float32),
-                intercept=float(arrays["intercept"]),
-                embedding_weight=float(meta["embedding_weight"]),
-                encoder=meta["encoder"],
-                threshold=float(meta["threshold"]),
-                version=meta["version"],
-            )
+        arrays, meta = read_head_file(path)
+        return cls(
+            idf=arrays["idf"].astype(np.float32),
+            coef=arrays["coef"].astype(np.float32),
+            intercept=float(arrays["intercept"]),
+            embedding_weight=float(meta["embedding_weight"]),
+            encoder=meta["encoder"],
+            threshold=float(meta["threshold"]),
+            version=meta["version"],
+        )
 
     def save(self, path: Path) -> None:
-        meta = {
-            "embedding_weight": self.embedding_weight,
-            "encoder": self.encoder,
-            "threshold": self.threshold,
-            "version": self.version,
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:  # np.savez_compressed would append ".npz"
-            np.savez_compressed(
-                handle,
-                idf=self.idf.astype(np.float16),
-                coef=self.coef.astype(np.float32),
-                intercept=np.float64(self.intercept),
-                meta=np.array(json.dumps(meta)),
-            )
+        meta = {"embedding_weight": self.embedding_weight, "encoder": self.encoder,
+                "threshold": self.threshold, "version": self.version}
+        write_head_file(path, meta, idf=self.idf.astype(np.float16), coef=self.coef.astype(np.float32),
+                        intercept=np.float64(self.intercept))
 
     def ngram_logits(self, texts: list[str]) -> np.ndarray:
         """The char n-gram part of the logit alone (cheap: no encoder)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from quality.text.npz_file import read_head_file, write_head_file
 
 
 @dataclass(frozen=True)
@@ -18,16 +19,13 @@ class PolitenessHead:
 
     @classmethod
     def load(cls, path: Path) -> "PolitenessHead":
-        with np.load(path, allow_pickle=False) as arrays:
-            meta = json.loads(str(arrays["meta"]))
-            return cls(weight=arrays["weight"].astype(np.float32), bias=meta["bias"], scale=meta["scale"],
-                       version=meta["version"])
+        arrays, meta = read_head_file(path)
+        return cls(weight=arrays["weight"].astype(np.float32), bias=meta["bias"], scale=meta["scale"],
+                   version=meta["version"])
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"bias": self.bias, "scale": self.scale, "version": self.version}
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, weight=self.weight.astype(np.float32), meta=np.array(json.dumps(meta)))
+        write_head_file(path, {"bias": self.bias, "scale": self.scale, "version": self.version},
+                        weight=self.weight.astype(np.float32))
 
     def raw(self, embeddings: np.ndarray) -> np.ndarray:
         """The predicted normalised politeness score (z-scale of the Stanford annotations)."""
