@@ -1,4 +1,4 @@
-"""The `quality` command line: serve, score files, list models."""
+"""The `quality` command line: serve, score files, list models, evaluate and train, fill the photo store."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from typing import Iterator
 
 from pydantic import ValidationError
 
+from eval.data import add_graded_post_arguments
 from quality.errors import ModelIntegrityError, QualityError, RubricError
+from quality.train.targets import TRAIN_TARGETS
 
 CHUNK = 64  # posts scored together: big enough to batch the encoder, small enough to stream
+# Files looked at when `quality photos import` walks a directory (a named file is always tried).
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
 
 def is_loopback(host: str) -> bool:
@@ -178,6 +182,80 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    return TRAIN_TARGETS[args.target].load().main(args)
+
+
+def photo_files(paths: list[Path]) -> Iterator[Path]:
+    """The named files, and the photos under the named directories (recursively, sorted)."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+        else:
+            yield path
+
+
+def _photo_store_path(args: argparse.Namespace, settings) -> Path | None:
+    path = args.store or settings.photo_store
+    if path is None:
+        print("quality photos: no photo store: set QUALITY_PHOTO_STORE or pass --store", file=sys.stderr)
+    return path
+
+
+def cmd_photos_import(args: argparse.Namespace) -> int:
+    """Hash each photo as the scorer does and store it; a file that cannot be read is skipped."""
+    from tqdm import tqdm
+
+    from quality.image import decode_image
+    from quality.image.duplicates import photo_phash
+    from quality.image.photo_store import PhotoHashStore
+    from quality.settings import Settings
+
+    missing = [path for path in args.paths if not path.exists()]
+    if missing:
+        print(f"quality photos: no such file or directory: {missing[0]}", file=sys.stderr)
+        return 2
+    settings = Settings()
+    store_path = _photo_store_path(args, settings)
+    if store_path is None:
+        return 2
+    limits = settings.limits
+    files = list(photo_files(args.paths))
+    n_new = n_known = n_skipped = 0
+    progress = tqdm(files, unit="photo", desc="importing", file=sys.stderr, disable=args.quiet)
+    with PhotoHashStore(store_path) as store, progress:
+        for path in progress:
+            try:
+                image = decode_image(path.read_bytes(), max_bytes=limits.max_image_bytes,
+                                     max_pixels=limits.max_image_pixels)
+            except (OSError, QualityError) as error:
+                progress.write(f"skipped {path}: {getattr(error, 'message', error)}", file=sys.stderr)
+                n_skipped += 1
+                continue
+            if store.add([photo_phash(image)], post_id=None, source=f"imported:{path.resolve()}"):
+                n_new += 1
+            else:
+                n_known += 1
+    print(f"imported {n_new} photos ({n_known} already stored), {n_skipped} skipped; "
+          f"{len(store)} in {store.path}", file=sys.stderr)
+    return 0
+
+
+def cmd_photos_stats(args: argparse.Namespace) -> int:
+    from quality.image.photo_store import PhotoHashStore
+    from quality.settings import Settings
+
+    store_path = _photo_store_path(args, Settings())
+    if store_path is None:
+        return 2
+    if not store_path.is_file():  # opening would create an empty store
+        print(f"quality photos: no such file: {store_path}", file=sys.stderr)
+        return 2
+    with PhotoHashStore(store_path) as store:
+        print(f"{len(store)} photos in {store.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quality", description="Content-quality scoring for brand communities.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -196,19 +274,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
     evaluate.add_argument("--task", required=True,
-                          choices=["civility", "politeness", "clarity", "sincerity", "helpfulness", "audition"])
+                          choices=["civility", "politeness", "clarity", "sincerity", "helpfulness", "composition",
+                                   "audition"])
     evaluate.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet")
     evaluate.add_argument("--text-col", default=None, help="default: text (Request for politeness)")
     evaluate.add_argument("--label-col", default=None, help="default: label (Normalized Score for politeness)")
     evaluate.add_argument("--group-col", default=None, help="per-group metrics, worst first")
     evaluate.add_argument("--parent-col", default=None, help="parent message of replies")
     evaluate.add_argument("--threshold", type=float, default=0.5, help="decision threshold for binary labels")
+    add_graded_post_arguments(evaluate)
+    evaluate.add_argument("--pairs", action="store_true",
+                          help="DATA holds pairs (better, worse): report pairwise accuracy; for composition the "
+                               "columns are image paths relative to DATA's folder")
+    evaluate.add_argument("--better-col", default="better", help="with --pairs (default: better)")
+    evaluate.add_argument("--worse-col", default="worse", help="with --pairs (default: worse)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=cmd_eval)
+
+    train = commands.add_parser("train", help="(re)build a part of the scoring from labelled data")
+    targets = train.add_subparsers(dest="target", required=True, metavar="TARGET")
+    for target in TRAIN_TARGETS.values():
+        target_parser = targets.add_parser(target.name, help=target.help, description=target.help)
+        target.load().add_arguments(target_parser)
+        target_parser.set_defaults(handler=cmd_train)
 
     models = commands.add_parser("models", help="every model in use, with version, source, sha256, licence")
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=cmd_models)
+
+    photos = commands.add_parser("photos", help="the store of photos seen before (duplicate_image)")
+    photo_commands = photos.add_subparsers(dest="photos_command", required=True)
+    store_option = argparse.ArgumentParser(add_help=False)
+    store_option.add_argument("--store", type=Path, default=None, help="SQLite file (default QUALITY_PHOTO_STORE)")
+    photos_import = photo_commands.add_parser(
+        "import", parents=[store_option], help="add photo files, or every jpg/jpeg/png/webp/gif under directories")
+    photos_import.add_argument("paths", type=Path, nargs="+", metavar="PATH")
+    photos_import.add_argument("--quiet", action="store_true", help="no progress bar")
+    photos_import.set_defaults(handler=cmd_photos_import)
+    photos_stats = photo_commands.add_parser("stats", parents=[store_option], help="how many photos, and where")
+    photos_stats.set_defaults(handler=cmd_photos_stats)
     return parser
 
 

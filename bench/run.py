@@ -48,6 +48,43 @@ def photo_1080p_b64() -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def photo_pipeline(data_b64: str, runs: int = 40) -> dict:
+    """In-process cost of one 1080p JPEG, stage by stage (medians, ms), on the same models as the server.
+
+    References beside the total: the v0 heuristics alone, and the network's forward pass alone.
+    """
+    from quality.image.composition import assess_composition
+    from quality.image.decode import decode_base64_image
+    from quality.image.scorer import CompositionScorer
+    from quality.model_store import ModelStore
+    from quality.settings import Settings
+
+    settings = Settings()
+    scorer = CompositionScorer(ModelStore(settings))
+    limits = settings.limits
+    stages: dict[str, list[float]] = {"decode": [], "network": [], "heuristics": [], "decode_and_score": []}
+
+    def timed(name, fn):
+        started = time.perf_counter()
+        value = fn()
+        stages[name].append(1000 * (time.perf_counter() - started))
+        return value
+
+    decode = lambda: decode_base64_image(data_b64, max_bytes=limits.max_image_bytes,  # noqa: E731
+                                         max_pixels=limits.max_image_pixels)
+    deadline = time.perf_counter() + TIME_BUDGET_S
+    for _ in range(runs):
+        if time.perf_counter() > deadline:
+            break
+        image = timed("decode", decode)
+        if scorer.network is not None:
+            timed("network", lambda: scorer.network.run([image.rgb]))
+        timed("heuristics", lambda: assess_composition(image, 0))
+        timed("decode_and_score", lambda: scorer.score_batch([[decode()]]))
+    return {f"{name}_p50_ms": round(statistics.median(v), 2) for name, v in stages.items() if v} | {
+        "n": len(stages["decode"])}
+
+
 def start_server(port: int) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -117,10 +154,12 @@ def main() -> None:
             results["batch_256_text"] = run
             photo_post = {"text": TEXT, "images": [{"data": photo_1080p_b64()}]}
             results["photo_1080p_c1"] = latency_run(client, f"{base}/score", photo_post, 100)
+            results["photo_only_1080p_c1"] = latency_run(client, f"{base}/score", {"images": photo_post["images"]}, 100)
         results["peak_rss_mb"] = round(rss_mb(process.pid), 1)
     finally:
         process.terminate()
         process.wait(timeout=30)
+    results["photo_pipeline_1080p"] = photo_pipeline(photo_1080p_b64())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"cold start {results['cold_start_s']} s, peak RSS {results['peak_rss_mb']} MB")
@@ -129,7 +168,11 @@ def main() -> None:
         if isinstance(run, dict) and "p50_ms" in run:
             print(f"{name:<18}{run['n']:>6}{run['concurrency']:>6}{run['p50_ms']:>9}{run['p95_ms']:>9}"
                   f"{run['p99_ms']:>9}{run['requests_per_s']:>9}")
-    print(f"batch throughput: {results['batch_256_text']['posts_per_s']} text posts/s; wrote {RESULTS}")
+    print(f"batch throughput: {results['batch_256_text']['posts_per_s']} text posts/s")
+    pipeline = results["photo_pipeline_1080p"]
+    print("one 1080p JPEG in process (median ms): " + ", ".join(
+        f"{k.removesuffix('_p50_ms')} {v}" for k, v in pipeline.items() if k.endswith("_p50_ms")))
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

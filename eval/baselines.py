@@ -1,7 +1,8 @@
 """Reference scores computed in the same run, so every model figure has a number beside it.
 
 - char n-gram TF-IDF + logistic regression, cross-validated (5 folds) on the same file;
-- a lexicon baseline: the share of a text covered by the packaged profanity and insult lists.
+- a lexicon baseline: the share of a text covered by the packaged profanity and insult lists;
+- for photos, the v0 hand-set composition and quality checks (no learned part).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 
+from pathlib import Path
+
+from quality.errors import QualityError
 from quality.text.lexicon import default_lexicon
 
 SEED = 11
@@ -35,4 +39,18 @@ def lexicon_scores(texts: list[str], labels_of_interest: tuple[str, ...] = ("pro
     for i, text in enumerate(texts):
         covered = sum(hit.end - hit.start for hit in lexicon.find(text) if hit.label in labels_of_interest)
         out[i] = min(1.0, 0.5 + covered / max(len(text), 1)) if covered else 0.0
+    return out
+
+
+def composition_heuristic_scores(paths: list[Path]) -> np.ndarray:
+    """The v0 heuristic photo score of each image file (NaN where it cannot be decoded)."""
+    from quality.image import assess_composition, decode_image
+
+    out = np.full(len(paths), np.nan)
+    for i, path in enumerate(paths):
+        try:
+            image = decode_image(Path(path).read_bytes(), max_bytes=1 << 26, max_pixels=1 << 28)
+        except (OSError, QualityError):
+            continue
+        out[i] = assess_composition(image, 0).composition.score
     return out

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Scales of a human grade of a whole post (`eval/grades.py`); "auto" decides from the labels.
+GRADE_SCALES = ("auto", "1-5", "0-100")
 
 
 class LabelFileError(ValueError):
@@ -20,6 +24,8 @@ class LabelledRow:
     label: float
     group: str | None = None
     parent_text: str | None = None
+    title: str | None = None
+    images: tuple[str, ...] = ()  # photo file paths as written in the file (relative to its folder)
 
 
 @dataclass
@@ -67,8 +73,30 @@ def _find_column(columns: list[str], wanted: str, path: Path) -> str:
     raise LabelFileError(f"{path}: no column {wanted!r}; columns are {columns}")
 
 
+def add_graded_post_arguments(parser: argparse.ArgumentParser) -> None:
+    """The columns that make a row a whole post, and the grade's scale: shared by `eval` and `train rubric`."""
+    parser.add_argument("--title-col", default=None, help="column of post titles (text tasks)")
+    parser.add_argument("--image-col", default=None,
+                        help="column of photo file paths relative to DATA's folder, several separated by ';' "
+                             "(or a JSON list in JSONL)")
+    parser.add_argument("--grade-scale", choices=GRADE_SCALES, default="auto",
+                        help="audition grades: 1-5 or 0-100; auto = 1-5 when every grade is an integer <= 5")
+
+
+def _image_paths(value) -> tuple[str, ...] | None:
+    """Photo paths of one cell: a list (JSONL, Parquet) or a ';'-separated string; None if neither."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(";")
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return None
+    return tuple(item.strip() for item in value if item.strip())
+
+
 def read_labelled(path: Path, *, text_col: str = "text", label_col: str = "label",
                   group_col: str | None = None, parent_col: str | None = None,
+                  title_col: str | None = None, image_col: str | None = None,
                   label_range: tuple[float, float] | None = None) -> LabelledData:
     raw = _raw_rows(path)
     if not raw:
@@ -78,15 +106,24 @@ def read_labelled(path: Path, *, text_col: str = "text", label_col: str = "label
     label_key = _find_column(columns, label_col, path)
     group_key = _find_column(columns, group_col, path) if group_col else None
     parent_key = _find_column(columns, parent_col, path) if parent_col else None
+    title_key = _find_column(columns, title_col, path) if title_col else None
+    image_key = _find_column(columns, image_col, path) if image_col else None
 
     data = LabelledData(rows=[])
-    seen: set[tuple[str, str | None]] = set()
+    seen: set[tuple] = set()
     for row in raw:
         if row.get("__invalid__"):
             data.skipped["not_json"] += 1
             continue
         text = row.get(text_key)
-        if not isinstance(text, str) or not text.strip():
+        text = text if isinstance(text, str) else ""
+        title = row.get(title_key) if title_key else None
+        title = title if isinstance(title, str) and title.strip() else None
+        images = _image_paths(row.get(image_key)) if image_key else ()
+        if images is None:
+            data.skipped["bad_image_list"] += 1
+            continue
+        if not (text.strip() or title or images):
             data.skipped["empty_text"] += 1
             continue
         try:
@@ -98,13 +135,14 @@ def read_labelled(path: Path, *, text_col: str = "text", label_col: str = "label
             data.skipped["label_out_of_range"] += 1
             continue
         parent = row.get(parent_key) if parent_key else None
-        if (text, parent) in seen:
+        if (text, parent, title, images) in seen:
             data.skipped["duplicate"] += 1
             continue
-        seen.add((text, parent))
+        seen.add((text, parent, title, images))
         group = row.get(group_key) if group_key else None
         data.rows.append(LabelledRow(text=text, label=label, group=None if group is None else str(group),
-                                     parent_text=parent if isinstance(parent, str) and parent.strip() else None))
+                                     parent_text=parent if isinstance(parent, str) and parent.strip() else None,
+                                     title=title, images=images))
     if not data.rows:
         raise LabelFileError(f"{path}: no usable rows (skipped: {dict(data.skipped)})")
     return data

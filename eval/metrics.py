@@ -44,7 +44,9 @@ def binary_metrics(labels: np.ndarray, p_positive: np.ndarray, threshold: float 
     return out
 
 
-def graded_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
+def graded_metrics(labels: np.ndarray, scores: np.ndarray, ordinal: bool = True) -> dict:
+    """Correlations, and QWK when the labels look ordinal; `ordinal=False` says they are not
+    (a 0-100 grade given in steps of 10 has 11 integer levels but is a continuous scale)."""
     labels = np.asarray(labels, dtype=float)
     scores = np.asarray(scores, dtype=float)
     out = {
@@ -54,13 +56,21 @@ def graded_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
         "kendall": float(stats.kendalltau(labels, scores).statistic),
     }
     levels = np.unique(labels)
-    if np.all(levels == np.round(levels)) and 2 < len(levels) <= 11:
+    if ordinal and np.all(levels == np.round(levels)) and 2 < len(levels) <= 11:
         # Ordinal labels: map scores onto the label scale by matching the label distribution's quantiles.
         quantiles = np.cumsum([np.mean(labels == level) for level in levels])[:-1]
         cuts = np.quantile(scores, quantiles)
         predicted = levels[np.searchsorted(cuts, scores, side="right")]
         out["qwk"] = float(cohen_kappa_score(labels.astype(int), predicted.astype(int), weights="quadratic"))
     return out
+
+
+def band_qwk(human_bands: np.ndarray, model_bands: np.ndarray) -> float | None:
+    """QWK between two band assignments (0 = low ... 3 = featured); None when people used one band only."""
+    human_bands, model_bands = np.asarray(human_bands, int), np.asarray(model_bands, int)
+    if len(np.unique(human_bands)) < 2:
+        return None
+    return float(cohen_kappa_score(human_bands, model_bands, labels=[0, 1, 2, 3], weights="quadratic"))
 
 
 def pairwise_accuracy(score_winner: np.ndarray, score_loser: np.ndarray) -> dict:

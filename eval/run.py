@@ -9,47 +9,64 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 from tqdm import tqdm
 
-from eval.baselines import char_tfidf_cross_validated, lexicon_scores
-from eval.data import LabelledData, read_labelled
+from eval.baselines import char_tfidf_cross_validated, composition_heuristic_scores, lexicon_scores
+from eval.data import LabelFileError, LabelledData, read_labelled
+from eval.grades import GradeScale, apply_grade_scale
 from eval.metrics import binary_metrics, bootstrap_interval, graded_metrics
-from eval.tasks import TASKS, Task, post_for
+from eval.tasks import TASKS, Task, post_for_row, score_each
 from quality.errors import QualityError
+from quality.rubric.config import Bands
+from quality.rubric.fit import band_index
+from quality.schemas import Post, ScoreResult
 
 BATCH = 64
+T = TypeVar("T")
+Metrics = Callable[[np.ndarray, np.ndarray], dict]
 
 
-def model_scores(service, data: LabelledData, task: Task, quiet: bool = False) -> np.ndarray:
-    """One model score per row (NaN where the row could not be scored), batched like the API."""
-    scores = np.full(len(data.rows), np.nan)
+def score_labelled(service, data: LabelledData, task: Task, read: Callable[[Post, ScoreResult], T],
+                   quiet: bool = False, folder: Path | None = None) -> list[T | None]:
+    """`read(post, result)` for each row (None where the row could not be read or scored), batched
+    like the API. Only what `read` keeps is held: a file of posts with photos need not fit in memory."""
+    out: list[T | None] = [None] * len(data.rows)
     with tqdm(total=len(data.rows), unit="row", desc=f"scoring {task.name}", file=sys.stderr, disable=quiet) as bar:
         for start in range(0, len(data.rows), BATCH):
             rows = data.rows[start:start + BATCH]
-            posts = [post_for(row.text, row.parent_text) for row in rows]
-            try:
-                results = service.score_batch(posts, batch_field=None)
-            except QualityError:  # one bad row: score the chunk row by row
-                results = []
-                for post in posts:
-                    try:
-                        results.append(service.score(post))
-                    except QualityError:
-                        results.append(None)
-            for offset, result in enumerate(results):
-                value = task.model_score(result) if result is not None else None
-                if value is not None:
-                    scores[start + offset] = value
+            positions, posts = [], []
+            for offset, row in enumerate(rows):
+                try:
+                    posts.append(post_for_row(task, row, folder))
+                    positions.append(start + offset)
+                except (OSError, QualityError):  # an image file that cannot be read
+                    pass
+            for position, post, result in zip(positions, posts, score_each(service, posts)):
+                if result is not None:
+                    out[position] = read(post, result)
             bar.update(len(rows))
-    return scores
+    return out
 
 
-def _metrics(task: Task, labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
+def model_scores(service, data: LabelledData, task: Task, quiet: bool = False, folder: Path | None = None) -> np.ndarray:
+    """One model score per row (NaN where the row could not be scored)."""
+    values = score_labelled(service, data, task, lambda post, result: task.model_score(result), quiet, folder)
+    return np.array([np.nan if value is None else value for value in values], dtype=float)
+
+
+def _metrics_for(task: Task, threshold: float, scale: GradeScale | None = None, bands: Bands | None = None) -> Metrics:
+    """How scores are compared with the labels. For grades of posts, `bands` are the cut-offs that
+    band the scores (the rubric's, for scores on the audition scale; None for a baseline on 1-5)."""
     if task.label_type == "binary":
-        return binary_metrics(labels, scores, threshold)
-    return graded_metrics(labels, scores)
+        return lambda labels, scores: binary_metrics(labels, scores, threshold)
+    if scale is None:
+        return graded_metrics
+    if bands is None:
+        return scale.agreement
+    return lambda labels, scores: scale.agreement(labels, scores, band_index(scores, bands))
 
 
 def _headline(task: Task) -> str:
@@ -62,12 +79,21 @@ def _round(metrics: dict) -> dict:
 
 def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None, label_col: str | None = None,
              group_col: str | None = None, parent_col: str | None = None, threshold: float = 0.5,
+             title_col: str | None = None, image_col: str | None = None, grade_scale: str = "auto",
              quiet: bool = False) -> dict:
     task = TASKS[task_name]
+    if task.reads == "image" and (title_col or image_col):
+        raise LabelFileError(f"--title-col and --image-col are for text tasks; {task.name} reads the photo "
+                             "path in --text-col")
     data = read_labelled(path, text_col=text_col or task.default_text_col,
                          label_col=label_col or task.default_label_col, group_col=group_col, parent_col=parent_col,
+                         title_col=title_col, image_col=image_col,
                          label_range=(0, 1) if task.label_type == "binary" else None)
-    raw_scores = model_scores(service, data, task, quiet)
+    cutoffs = service.rubric.audition.bands
+    scale = apply_grade_scale(data, grade_scale, cutoffs) if task.human_grades else None
+    metrics = _metrics_for(task, threshold, scale, cutoffs)
+    baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
+    raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent)
     scored = ~np.isnan(raw_scores)
     rows = [row for row, ok in zip(data.rows, scored) if ok]
     skipped = dict(data.skipped)
@@ -78,25 +104,31 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     texts = [row.text for row in rows]
 
     headline = _headline(task)
-    model = _round(_metrics(task, labels, scores, threshold))
-    metric_fn = (lambda y, s: _metrics(task, y, s, threshold)[headline])
-    model[f"{headline}_ci95"] = bootstrap_interval(metric_fn, labels, scores)
+    model = _round(metrics(labels, scores))
+    model[f"{headline}_ci95"] = bootstrap_interval(lambda y, s: metrics(y, s)[headline], labels, scores)
     if task.label_type == "binary":
         model["accuracy_ci95"] = bootstrap_interval(lambda y, s: float(np.mean((s >= threshold) == y)), labels, scores)
 
-    baselines = {"char_tfidf_lr_cv5": _round(_metrics(task, labels, char_tfidf_cross_validated(
-        texts, labels, task.label_type == "binary"), threshold))}
+    if task.reads == "image":
+        heuristic = composition_heuristic_scores([Path(path).parent / text for text in texts])
+        usable = np.isfinite(heuristic)
+        baselines = {"heuristic_v0": _round(baseline_metrics(labels[usable], heuristic[usable]))}
+    else:
+        baselines = {"char_tfidf_lr_cv5": _round(baseline_metrics(labels, char_tfidf_cross_validated(
+            texts, labels, task.label_type == "binary")))}
     if task.lexicon_baseline:
-        baselines["lexicon"] = _round(_metrics(task, labels, lexicon_scores(texts), threshold))
+        baselines["lexicon"] = _round(baseline_metrics(labels, lexicon_scores(texts)))
 
     report = {"task": task.name, "data": str(path), "n": len(rows), "skipped": skipped,
               "model": model, "baselines": baselines, "description": task.description}
+    if scale is not None:
+        report["grade_scale"] = scale.name
     if group_col:
-        report["groups"] = _by_group(task, rows, labels, scores, threshold, headline)
+        report["groups"] = _by_group(metrics, rows, labels, scores, headline)
     return report
 
 
-def _by_group(task, rows, labels, scores, threshold, headline) -> list[dict]:
+def _by_group(metrics: Metrics, rows, labels, scores, headline) -> list[dict]:
     members = defaultdict(list)
     for index, row in enumerate(rows):
         members[row.group].append(index)
@@ -104,18 +136,20 @@ def _by_group(task, rows, labels, scores, threshold, headline) -> list[dict]:
     for group, idx in members.items():
         idx = np.array(idx)
         try:
-            metrics = _round(_metrics(task, labels[idx], scores[idx], threshold))
+            group_metrics = _round(metrics(labels[idx], scores[idx]))
         except ValueError:
             continue
-        out.append({"group": group, **metrics})
+        out.append({"group": group, **group_metrics})
     return sorted(out, key=lambda g: (g.get(headline) is None, g.get(headline) or 0.0))  # worst first
 
 
 def print_table(report: dict, stream=None) -> None:
     stream = stream or sys.stderr
     headline = "auc" if "auc" in report["model"] else "spearman"
-    keys = [k for k in ("auc", "accuracy", "f1", "ece", "spearman", "pearson", "kendall", "qwk") if k in report["model"]]
-    print(f"\n{report['task']} on {report['data']}: {report['n']} rows scored, skipped {report['skipped']}", file=stream)
+    keys = [k for k in ("auc", "accuracy", "f1", "ece", "spearman", "pearson", "kendall", "qwk", "qwk_bands") if k in report["model"]]
+    scale = f" (grades {report['grade_scale']})" if "grade_scale" in report else ""
+    print(f"\n{report['task']} on {report['data']}{scale}: {report['n']} rows scored, skipped {report['skipped']}",
+          file=stream)
     print(f"{'':<22}" + "".join(f"{k:>10}" for k in keys), file=stream)
     for name, metrics in [("model", report["model"]), *report["baselines"].items()]:
         print(f"{name:<22}" + "".join(f"{metrics.get(k) if metrics.get(k) is not None else '-':>10}" for k in keys),
@@ -129,8 +163,17 @@ def print_table(report: dict, stream=None) -> None:
 
 
 def main_eval(service, args) -> int:
+    if getattr(args, "pairs", False):
+        from eval.pairs import evaluate_pairs, print_pairs_table
+
+        report = evaluate_pairs(service, args.task, args.data, better_col=args.better_col, worse_col=args.worse_col,
+                                group_col=args.group_col, quiet=args.quiet)
+        print_pairs_table(report)
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
     report = evaluate(service, args.task, args.data, text_col=args.text_col, label_col=args.label_col,
                       group_col=args.group_col, parent_col=args.parent_col, threshold=args.threshold,
+                      title_col=args.title_col, image_col=args.image_col, grade_scale=args.grade_scale,
                       quiet=args.quiet)
     print_table(report)
     print(json.dumps(report, ensure_ascii=False))

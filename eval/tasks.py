@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Literal
 
-from quality.schemas import Parent, Post, ScoreResult
+from eval.data import LabelledRow
+from quality.errors import QualityError
+from quality.schemas import ImageInput, Parent, Post, ScoreResult
 
 
 def _dimension(name: str) -> Callable[[ScoreResult], float | None]:
@@ -34,6 +38,8 @@ class Task:
     default_text_col: str = "text"
     default_label_col: str = "label"
     lexicon_baseline: bool = False
+    reads: Literal["text", "image"] = "text"  # image: the item column holds image file paths
+    human_grades: bool = False  # labels grade whole posts on 1-5 or 0-100 (eval/grades.py)
 
 
 TASKS: dict[str, Task] = {
@@ -47,7 +53,12 @@ TASKS: dict[str, Task] = {
         Task("clarity", "graded", _dimension("clarity"), "graded clarity; model score = clarity.score"),
         Task("sincerity", "graded", _dimension("sincerity"), "graded sincerity; model score = sincerity.score"),
         Task("helpfulness", "graded", _dimension("helpfulness"), "graded helpfulness; model score = helpfulness.score"),
-        Task("audition", "graded", lambda r: r.audition.score, "human grade (0-100 or 1-5); model = audition.score"),
+        Task("composition", "graded", _dimension("composition"),
+             "graded photo quality, or --pairs of photos (better, worse); model = composition.score",
+             default_text_col="image", reads="image"),
+        Task("audition", "graded", lambda r: r.audition.score,
+             "human grade of the post (1-5 or 0-100); model = audition.score; qwk_bands = QWK on the bands "
+             "(1-5: 5 featured, 4 promising, 3 ordinary, 1-2 low; 0-100: the rubric's cut-offs)", human_grades=True),
     )
 }
 
@@ -56,3 +67,40 @@ def post_for(text: str, parent_text: str | None) -> Post:
     if parent_text:
         return Post(kind="reply", text=text, parent=Parent(text=parent_text))
     return Post(kind="post", text=text)
+
+
+def _photo(path: str, folder: Path | None) -> ImageInput:
+    """A photo file (relative to `folder`, or absolute) as the API receives it; OSError if unreadable."""
+    file = Path(path) if folder is None else folder / path
+    return ImageInput(data=base64.b64encode(file.read_bytes()).decode("ascii"))
+
+
+def post_for_item(task: Task, item: str, folder: Path | None = None) -> Post:
+    """The post that scores one item: a text, or (image tasks) the photo at a path relative to `folder`."""
+    if task.reads == "image":
+        return Post(images=[_photo(item, folder)])
+    return post_for(item, None)
+
+
+def post_for_row(task: Task, row: LabelledRow, folder: Path | None = None) -> Post:
+    """The post that scores one labelled row: with a title and photos, the whole post as a community
+    would send it (photo paths relative to `folder`); for image tasks, the photo the row names."""
+    if task.reads == "image":
+        return post_for_item(task, row.text, folder)
+    parent = Parent(text=row.parent_text) if row.parent_text else None
+    return Post(kind="reply" if parent else "post", title=row.title, text=row.text or None,
+                images=[_photo(path, folder) for path in row.images], parent=parent)
+
+
+def score_each(service, posts: list[Post]) -> list[ScoreResult | None]:
+    """Score posts as one batch; if one is bad, score them one by one (None for the bad ones)."""
+    try:
+        return service.score_batch(posts, batch_field=None)
+    except QualityError:
+        results = []
+        for post in posts:
+            try:
+                results.append(service.score(post))
+            except QualityError:
+                results.append(None)
+        return results

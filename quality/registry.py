@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -25,10 +25,20 @@ class DimensionScorer(Protocol):
 
 
 @dataclass(frozen=True)
+class PostBatch:
+    """What a dimension that reads whole posts gets: the text batch, the decoded photos, and
+    the results of the dimensions listed before it in the table (by name, one per post)."""
+
+    text: Any
+    images: list
+    scored: dict[str, list]
+
+
+@dataclass(frozen=True)
 class DimensionSpec:
     name: str
     implementation: str  # "module:Class"
-    reads: Literal["text", "images"]
+    reads: Literal["text", "images", "post"]
     description: str
     score_range: tuple[float, float] = (0.0, 1.0)
     higher_is_better: bool = True
@@ -52,5 +62,7 @@ DIMENSIONS: dict[str, DimensionSpec] = {
                       "文明 — not offensive (trained on COLD); spans of uncivil words; reply context"),
         DimensionSpec("composition", "quality.image.scorer:CompositionScorer", "images",
                       "构图与画质 — per-photo composition and technical quality with named issues"),
+        DimensionSpec("theme_relevance", "quality.text.theme:ThemeRelevanceScorer", "post",
+                      "切题 — closeness of text and photos to the contest theme (only with `theme`)"),
     )
 }

@@ -90,6 +90,17 @@ class ImageComposition(BaseModel):
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     phash: str = Field(description="perceptual hash (hex), for duplicate checks")
+    learned_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="the learned composition head's score (null if not deployed)")
+    heuristic_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="score of the hand-set checks behind `issues`")
+    car_probability: float | None = Field(
+        None, ge=0.0, le=1.0, description="ImageNet car-class probability mass: evidence the photo shows a car")
+    shows_car: bool | None = Field(None, description="car_probability >= the rubric-free cut-off 0.5")
+    content: dict[str, float] = Field(
+        default_factory=dict, description="ImageNet probability mass per content group: car, nature, city")
+    subject_box: tuple[float, float, float, float] | None = Field(
+        None, description="where the network sees the main subject (normalised x0, y0, x1, y1)")
 
 
 class CompositionScore(DimensionScore):
@@ -102,6 +113,7 @@ class Dimensions(BaseModel):
     helpfulness: DimensionScore | None
     civility: CivilityScore | None
     composition: CompositionScore | None
+    theme_relevance: DimensionScore | None = None
 
 
 class Audition(BaseModel):

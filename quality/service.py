@@ -2,23 +2,31 @@
 
 Lifecycle (as LitServe's): set up once (verify the manifest, load the rubric and the
 models), then per call: check limits -> decode -> text and image scorers over the
-whole batch -> rubric per item -> results in input order.
+whole batch -> per item, in input order: photos checked against the photo store (if one is
+configured), rubric -> results.
+
+With the store read-only (the default) an input gives the same result alone or inside any
+batch. With `photo_store_record` on, results depend on what was scored before, by design: a
+photo is recorded for the first post that shows it, and later posts showing it are flagged.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 import time
 from dataclasses import dataclass
 
 from quality.errors import QualityError
 from quality.image import DecodedImage, decode_base64_image
 from quality.image.duplicates import near_duplicate_pairs
+from quality.image.photo_store import Match, PhotoHashStore
 from quality.manifest import models_version
 from quality.model_store import ModelStore
-from quality.registry import DIMENSIONS, DimensionScorer
+from quality.registry import DIMENSIONS, DimensionScorer, PostBatch
 from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric
-from quality.schemas import Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions
+from quality.rubric.config import AUDITION_DIMENSIONS
+from quality.schemas import CompositionScore, Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions
 from quality.settings import Settings, get_settings
 from quality.text.batch import TextBatch, TextItem, load_encoder
 from quality.validation import check_batch_size, check_post
@@ -40,6 +48,10 @@ class QualityService:
         self.rubric = load_rubric(self.settings.rubric_path)
         self.models_version = models_version(self.store.manifest)
         self._scorers: dict[str, DimensionScorer] | None = None
+        self._photo_store: PhotoHashStore | None = None
+        # Guards opening the photo store, and makes "check a post's photos, then record them"
+        # one step, so of two concurrent posts with the same photo exactly one is flagged.
+        self._photo_lock = threading.Lock()
         self.started_at = time.time()
 
     # -- set-up -------------------------------------------------------------------------
@@ -49,9 +61,21 @@ class QualityService:
             self._scorers = {name: spec.build(self.store) for name, spec in DIMENSIONS.items()}
         return self._scorers
 
+    @property
+    def photo_store(self) -> PhotoHashStore | None:
+        """The configured store of photos seen before, opened on first use; None when off."""
+        if self.settings.photo_store is None:
+            return None
+        with self._photo_lock:
+            if self._photo_store is None:
+                self._photo_store = PhotoHashStore(self.settings.photo_store)
+            return self._photo_store
+
     def warm_up(self) -> None:
-        """Load every model and run one tiny post through, so the first request is not slow."""
+        """Load every model (and the photo store's hashes) and run one tiny post through,
+        so the first request is not slow."""
         _ = self.scorers
+        _ = self.photo_store
         self.score_batch([Post(text="预热：保养周期看手册，一般5000公里一次。")])
 
     @property
@@ -91,6 +115,7 @@ class QualityService:
             kind=post.kind,
             parent_text=post.parent.text if post.parent else None,
             parent_is_newcomer=bool(post.parent and post.parent.author_is_newcomer),
+            theme=post.theme,
         )
         return PreparedPost(post=post, text_item=text_item, images=images)
 
@@ -98,10 +123,12 @@ class QualityService:
         text_batch = TextBatch([item.text_item for item in prepared], load_encoder(self.store))
         image_batch = [item.images for item in prepared]
         inputs = {"text": text_batch, "images": image_batch}
-        return {
-            name: scorer.score_batch(inputs[DIMENSIONS[name].reads])
-            for name, scorer in self.scorers.items()
-        }
+        results: dict[str, list] = {}
+        for name, scorer in self.scorers.items():  # table order: "post" readers see the earlier results
+            reads = DIMENSIONS[name].reads
+            results[name] = scorer.score_batch(
+                PostBatch(text_batch, image_batch, results) if reads == "post" else inputs[reads])
+        return results
 
     def _result(self, item: PreparedPost, scores: dict) -> ScoreResult:
         language = self.settings.reason_language
@@ -109,7 +136,14 @@ class QualityService:
         flags: list[str] = []
         if dimensions.composition is not None:
             hashes = [image.phash for image in dimensions.composition.images]
-            if near_duplicate_pairs(hashes):
+            duplicate = bool(near_duplicate_pairs(hashes))
+            if self.settings.photo_store is not None:
+                stored = self._stored_photo_matches(item.post, dimensions.composition)
+                for image, match in zip(dimensions.composition.images, stored):
+                    if match is not None:
+                        dimensions.composition.evidence.append(_stored_photo_evidence(image.index, match))
+                duplicate = duplicate or any(stored)
+            if duplicate:
                 flags.append("duplicate_image")
         if dimensions.civility is not None and dimensions.civility.score < 0.5:
             flags.append("uncivil_language")
@@ -119,7 +153,7 @@ class QualityService:
         stage_two = audition(
             AuditionInputs(
                 dimension_scores={name: getattr(dimensions, name).score if getattr(dimensions, name) else None
-                                  for name in ("clarity", "sincerity", "helpfulness", "composition")},
+                                  for name in AUDITION_DIMENSIONS},
                 n_chars=len(item.text_item.text),
                 n_photos=len(item.images),
                 flags=tuple(flags),
@@ -136,6 +170,22 @@ class QualityService:
             civility_signal=signal,
             flags=flags,
         )
+
+    def _stored_photo_matches(self, post: Post, composition: CompositionScore) -> list[Match | None]:
+        """For each photo, the nearest stored photo of another post (any, if `post` has no id).
+
+        With `photo_store_record`, the photos that matched nothing are then stored for this
+        post. Photos that matched are not: the first poster stays the owner, so re-scoring
+        the original never finds its reposts. `score_batch` calls this per post in input
+        order, so of two posts in one batch with the same photo the later one is flagged.
+        """
+        store = self.photo_store
+        hashes = [image.phash for image in composition.images]
+        with self._photo_lock:
+            nearest = [next(iter(store.find(phash, exclude_post_id=post.id)), None) for phash in hashes]
+            if self.settings.photo_store_record:
+                store.add([phash for phash, match in zip(hashes, nearest) if match is None], post_id=post.id)
+        return nearest
 
     # -- description --------------------------------------------------------------------
     def model_infos(self) -> list[ModelInfo]:
@@ -169,3 +219,10 @@ class QualityService:
             limits=self.settings.limits.model_dump(),
             checksums_verified=self.store.checksums_verified,
         )
+
+
+def _stored_photo_evidence(index: int, match: Match) -> str:
+    """Which stored photo a post's photo repeats: the other post's id, or how it was stored
+    (the kind only: an imported file's path is the operator's business)."""
+    owner = f"post {match.post_id}" if match.post_id is not None else match.source.split(":", 1)[0]
+    return f"图{index + 1} / photo {index + 1}: 与已有照片重复 ({owner}, {match.distance} bits) / matches a stored photo"

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(8, ge=1)
     # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
     threads: int = Field(2, ge=1)
+    # SQLite file of perceptual hashes of photos seen before: a post's photo near one of them
+    # (stored for another post) is flagged `duplicate_image`. None: no such check.
+    photo_store: Path | None = None
+    # Also record every scored post's new photos in that store. Results then depend on what
+    # was scored before (by design: the first poster owns a photo, later reposts are flagged).
+    photo_store_record: bool = False
     limits: Limits = Field(default_factory=Limits)
 
     @property

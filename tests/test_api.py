@@ -13,7 +13,7 @@ from api.app import create_app
 from quality.settings import Limits
 from tests.conftest import DISMISSIVE_REPLY, NEWCOMER_QUESTION, PATIENT_REPLY, b64, encode_image, synthetic_photo
 
-DIMENSIONS = ("clarity", "sincerity", "helpfulness", "civility", "composition")
+DIMENSIONS = ("clarity", "sincerity", "helpfulness", "civility", "composition", "theme_relevance")
 POST_TEXT = (
     "第一次自驾长途，从成都到稻城亚丁，全程1200公里。首先说油耗：高速百公里6.8L，山路8.5L。"
     "其次是底盘和刹车，连续下坡时建议用低挡，刹车片要提前检查。总之这趟很值，照片附上。"

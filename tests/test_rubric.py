@@ -30,7 +30,7 @@ def write_rubric(tmp_path: Path, mutate) -> Path:
 
 
 def test_default_rubric_has_version_and_hash():
-    assert RUBRIC.version == "1.0.0"
+    assert RUBRIC.version == "1.1.0"
     assert len(RUBRIC.sha256) == 64
 
 

@@ -1,5 +1,15 @@
 """The composition dimension of a post: each photo analysed, then aggregated.
 
+Per photo, one EfficientNet-Lite0 pass (quality.image.cnn) gives the learned composition
+score (quality.image.composition_head), the evidence that a car is shown and where the
+main subject is; the hand-set checks (quality.image.composition) name the issues a member
+can fix (tilt, cut-off subject, blur, exposure ...). The photo's score is the learned score
+held down by any severe named issue: see `photo_score`.
+
+A photo that scores low gets a crop search: a few aspect-preserving windows around the
+subject are scored by the same network in one batch, and the best one becomes
+`suggested_crop` when it beats the full frame by a margin.
+
 The post's score weights its photos by rank, best first (weights 1, 0.6, 0.36, ...),
 so a strong set is not sunk by one weak ninth photo, while a single weak photo is
 not hidden either. Confidence grows with the number of photos judged.
@@ -7,12 +17,29 @@ not hidden either. Confidence grows with the number of photos judged.
 
 from __future__ import annotations
 
-from quality.image.composition import assess_composition
+from dataclasses import dataclass
+
+import numpy as np
+
+from quality.image.cnn import NetworkOutput, PhotoNetwork
+from quality.image.composition import CompositionAssessment, assess_composition
+from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
 from quality.model_store import ModelStore
-from quality.schemas import CompositionScore
+from quality.schemas import CompositionScore, ImageComposition
 
 RANK_DECAY = 0.6  # each next-best photo counts this much less than the one before
+NETWORK_BATCH = 8  # photos per onnxruntime call
+SHOWS_CAR_AT = 0.5
+CROP_SEARCH_BELOW = 0.5  # learned score under which a better crop is looked for
+CROP_MIN_GAIN = 0.05  # a crop must beat the full frame's learned score by this much
+CROP_SCALES = (0.9, 0.8)
+CROP_TARGETS = ((0.5, 0.5), (1 / 3, 0.5), (2 / 3, 0.5))  # where the subject's centre lands (x, y)
+FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
+# A named issue at this severity or more caps the photo's score at 1 - severity * weight.
+ISSUE_CAP_FROM = 0.6
+ISSUE_CAP_WEIGHT = 0.8
+NETWORK_NAME, HEAD_NAME = "efficientnet-lite0", "composition-head"
 
 
 def aggregate_photo_scores(scores: list[float]) -> float:
@@ -21,30 +48,125 @@ def aggregate_photo_scores(scores: list[float]) -> float:
     return sum(w * s for w, s in zip(weights, ranked)) / sum(weights)
 
 
+def photo_score(learned: float | None, assessment: CompositionAssessment) -> float:
+    """The learned score, capped by severe named issues; the heuristic score where no head is deployed."""
+    heuristic = assessment.composition.score
+    if learned is None:
+        return heuristic
+    severities = assessment.composition.issue_severity
+    worst = max((s for s in severities.values() if s >= ISSUE_CAP_FROM), default=0.0)
+    return min(learned, 1.0 - worst * ISSUE_CAP_WEIGHT) if worst else learned
+
+
+def crop_windows(width: int, height: int, subject: tuple[float, float, float, float] | None):
+    """Aspect-preserving windows (normalised boxes) placing the subject's centre on a target point."""
+    cx, cy = (float(subject[0] + subject[2]) / 2, float(subject[1] + subject[3]) / 2) if subject else (0.5, 0.5)
+    seen = set()
+    for scale in CROP_SCALES:
+        for tx, ty in CROP_TARGETS:
+            x0 = min(max(cx - tx * scale, 0.0), 1.0 - scale)
+            y0 = min(max(cy - ty * scale, 0.0), 1.0 - scale)
+            box = (round(x0, 4), round(y0, 4), round(x0 + scale, 4), round(y0 + scale, 4))
+            if box not in seen:
+                seen.add(box)
+                yield box
+
+
+def _cut(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return rgb[round(box[1] * h):round(box[3] * h), round(box[0] * w):round(box[2] * w)]
+
+
+@dataclass
+class _Photo:
+    image: DecodedImage
+    index: int
+    network: NetworkOutput | None = None
+
+
 class CompositionScorer:
     name = "composition"
-    version = "0.1.0-heuristic"
 
     def __init__(self, store: ModelStore):
         self.store = store
+        names = {entry.name for entry in store.manifest.models}
+        self.network: PhotoNetwork | None = None
+        self.head: CompositionHead | None = None
+        if HEAD_NAME in names and NETWORK_NAME in names:
+            self.network = store.get(NETWORK_NAME, _build_network)
+            self.head = store.get(HEAD_NAME, lambda s: CompositionHead.load(s.path(HEAD_NAME)))
+        self.version = store.entry(HEAD_NAME).version if self.head else "0.1.0-heuristic"
 
     def score_batch(self, batch: list[list[DecodedImage]]) -> list[CompositionScore | None]:
-        return [self._score_post(images) if images else None for images in batch]
+        photos = [[_Photo(image, index) for index, image in enumerate(images)] for images in batch]
+        self._run_network([photo for post in photos for photo in post])
+        return [self._score_post(post) if post else None for post in photos]
 
-    def _score_post(self, images: list[DecodedImage]) -> CompositionScore:
-        assessments = [assess_composition(image, index) for index, image in enumerate(images)]
-        analyses = [a.composition for a in assessments]
-        confidences = [a.confidence for a in assessments]
+    def _run_network(self, photos: list[_Photo]) -> None:
+        if self.network is None:
+            return
+        for start in range(0, len(photos), NETWORK_BATCH):
+            chunk = photos[start:start + NETWORK_BATCH]
+            for photo, output in zip(chunk, self.network.run([p.image.rgb for p in chunk])):
+                photo.network = output
+
+    def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
+        assessment = assess_composition(photo.image, photo.index)
+        composition = assessment.composition
+        if photo.network is None or self.head is None:
+            return composition.model_copy(update={"heuristic_score": composition.score}), assessment.confidence
+        learned = float(self.head.score(photo.network.features)[0])
+        subject = self.network.subject_box(photo.network)
+        update = {
+            "score": round(photo_score(learned, assessment), 4),
+            "learned_score": round(learned, 4),
+            "heuristic_score": composition.score,
+            "car_probability": round(photo.network.car_probability, 4),
+            "shows_car": photo.network.car_probability >= SHOWS_CAR_AT,
+            "content": {name: round(value, 4) for name, value in photo.network.content.items()},
+            "subject_box": tuple(round(float(v), 4) for v in subject) if subject else None,
+        }
+        if learned < CROP_SEARCH_BELOW:
+            update["suggested_crop"] = self._best_crop(photo, learned, subject, composition.suggested_crop)
+        # The learned score has been checked against degraded copies; the checks alone have not.
+        confidence = min(1.0, assessment.confidence + 0.3)
+        return composition.model_copy(update=update), confidence
+
+    def _best_crop(self, photo: _Photo, learned: float, subject, heuristic_crop) -> tuple[float, ...]:
+        """The best-scoring window among the candidates, or the full frame if none is clearly better."""
+        windows = list(crop_windows(photo.image.width, photo.image.height, subject))
+        if tuple(heuristic_crop) != FULL_FRAME:
+            windows.append(tuple(float(v) for v in heuristic_crop))
+        outputs = self.network.run([_cut(photo.image.rgb, box) for box in windows])
+        scores = self.head.score(np.stack([o.features for o in outputs]))
+        best = int(np.argmax(scores))
+        return windows[best] if scores[best] >= learned + CROP_MIN_GAIN else FULL_FRAME
+
+    def _score_post(self, photos: list[_Photo]) -> CompositionScore:
+        analysed = [self._analyse(photo) for photo in photos]
+        analyses = [a for a, _ in analysed]
+        confidences = [c for _, c in analysed]
         score = aggregate_photo_scores([a.score for a in analyses])
-        count_factor = 1.0 - 0.5 ** len(images)  # one photo: 0.5, three: 0.875
+        count_factor = 1.0 - 0.5 ** len(photos)  # one photo: 0.5, three: 0.875
         confidence = sum(confidences) / len(confidences) * (0.5 + 0.5 * count_factor)
         evidence = []
         for analysis in analyses:
-            if analysis.issues:
-                evidence.append(f"图{analysis.index + 1} / photo {analysis.index + 1}: {', '.join(analysis.issues[:3])}")
+            notes = list(analysis.issues[:3])
+            if analysis.suggested_crop != FULL_FRAME:
+                notes.append("suggested_crop")
+            if notes:
+                evidence.append(f"图{analysis.index + 1} / photo {analysis.index + 1}: {', '.join(notes)}")
         return CompositionScore(
             score=round(min(1.0, max(0.0, score)), 6),
             confidence=round(min(1.0, max(0.0, confidence)), 6),
             evidence=evidence,
             images=analyses,
         )
+
+
+def _build_network(store: ModelStore) -> PhotoNetwork:
+    from quality.image.cnn_build import ensure_effnet_onnx
+
+    settings = store.settings
+    return PhotoNetwork(ensure_effnet_onnx(settings.cache_dir, weights=store.path(NETWORK_NAME)),
+                        threads=settings.threads)

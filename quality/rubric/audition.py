@@ -59,8 +59,8 @@ def audition(inputs: AuditionInputs, rubric: Rubric, language: str = "zh") -> Au
     # Reasons: flags first, then the dimensions furthest from neutral, by weighted distance.
     codes = [flag for flag in config.penalties if flag in inputs.flags]
     ranked = sorted(terms.items(), key=lambda kv: -kv[1][0] * abs(kv[1][1] - NEUTRAL))
-    for name, (_, value) in ranked:
-        if abs(value - NEUTRAL) >= config.reason_min_distance:
+    for name, (weight, value) in ranked:
+        if weight > 0 and abs(value - NEUTRAL) >= config.reason_min_distance:  # a zero weight is no reason
             codes.append(f"{name}_{'high' if value > NEUTRAL else 'low'}")
     codes = codes[: config.max_reasons]
     return Audition(

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from quality.errors import RubricError
 
-AUDITION_DIMENSIONS = ("clarity", "sincerity", "helpfulness", "composition")
+AUDITION_DIMENSIONS = ("clarity", "sincerity", "helpfulness", "composition", "theme_relevance")
 FLAG_PENALTIES = ("duplicate_image", "uncivil_language")
 
 

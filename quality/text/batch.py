@@ -66,6 +66,7 @@ class TextItem:
     kind: str = "post"
     parent_text: str | None = None
     parent_is_newcomer: bool = False
+    theme: str | None = None
 
     # Cached: the scorers ask for these several times per item (cached_property writes the
     # instance __dict__ directly, which a frozen dataclass allows).

@@ -35,7 +35,7 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
                          rebuild: bool = False) -> Path:
     """Path of the verified ONNX civility encoder (merged e5 + adapter), built on first use."""
     from quality.text.e5.build import default_cache_dir, ensure_e5
-    from quality.text.onnx_export import (ENCODER_FILE, RECIPE, TOKENIZER_FILE, VARIANTS, _ensure_built, _write_json,
+    from quality.text.onnx_export import (ENCODER_FILE, RECIPE, TOKENIZER_FILE, VARIANTS, ensure_built, _write_json,
                                           calibration_texts, export_onnx, quantize_static_int8)
 
     adapter_dir = Path(adapter_dir)
@@ -67,7 +67,7 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
         return {"adapter": str(adapter_dir)}
 
     files = [VARIANTS[variant], TOKENIZER_FILE, ENCODER_FILE]
-    return _ensure_built(target, build, files, rebuild) / VARIANTS[variant]
+    return ensure_built(target, build, files, rebuild) / VARIANTS[variant]
 
 
 @dataclass(frozen=True)

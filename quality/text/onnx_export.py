@@ -352,7 +352,7 @@ def verify_onnx_dir(directory: Path, files: list[str] | None = None) -> dict:
                             "rebuild=True, or `python -m quality.text.onnx_export --rebuild`")
 
 
-def _ensure_built(target: Path, build, files: list[str], rebuild: bool) -> Path:
+def ensure_built(target: Path, build, files: list[str], rebuild: bool) -> Path:
     """Verified `target`, built by `build(staging_dir) -> dict` in a sibling temp dir and renamed into place."""
     if target.exists() and not rebuild:
         verify_onnx_dir(target, files)
@@ -417,7 +417,7 @@ def ensure_e5_onnx(cache_dir: Path | None = None, variant: str = "int8", rebuild
         return {"export_seconds": round(exported - started, 1),
                 "quantize_seconds": round(time.perf_counter() - exported, 1)}
 
-    directory = _ensure_built(e5_onnx_dir(cache_dir), build, [VARIANTS[variant], TOKENIZER_FILE, ENCODER_FILE], rebuild)
+    directory = ensure_built(e5_onnx_dir(cache_dir), build, [VARIANTS[variant], TOKENIZER_FILE, ENCODER_FILE], rebuild)
     return directory / VARIANTS[variant]
 
 
@@ -513,7 +513,7 @@ def ensure_sentence_transformer_onnx(path: Path, cache_dir: Path | None = None, 
         export_onnx(spec["transformer_dir"], staging / FP32_FILE, pooling=spec["pooling"])
         return {}
 
-    return _ensure_built(target, build, [FP32_FILE, TOKENIZER_FILE, ENCODER_FILE], rebuild)
+    return ensure_built(target, build, [FP32_FILE, TOKENIZER_FILE, ENCODER_FILE], rebuild)
 
 
 # ----------------------------------------------------------------------------- CLI

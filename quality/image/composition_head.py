@@ -1,0 +1,54 @@
+"""The learned composition score: a small ranking head on EfficientNet-Lite0's last feature map.
+
+    u = sum_k,y,x spatial[k,y,x] * relu(conv[k] . f[:, y, x] + conv_bias[k])  +  global . mean_yx f  +  bias
+    score = sigmoid((u - center) / scale)
+
+The 1x1 convolution reduces the 1280 channels to a few "composition channels", and the
+spatial weights say where in the 7x7 letterboxed frame they count: that is what lets the
+head see a subject cut at the edge or pushed to one side, which a pooled feature cannot.
+The global term carries sharpness, exposure and noise. Trained on pairs (original better than
+its degraded copy) by `python -m quality.train.composition`; center and scale put the
+training originals' median utility at about 0.88 and the degraded copies' at about 0.12.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from quality.text.npz_file import read_head_file, write_head_file
+
+
+class CompositionHead:
+    def __init__(self, conv: np.ndarray, conv_bias: np.ndarray, spatial: np.ndarray, global_weight: np.ndarray,
+                 bias: float, center: float, scale: float, meta: dict | None = None):
+        self.conv = conv.astype(np.float32)  # [K, C]
+        self.conv_bias = conv_bias.astype(np.float32)  # [K]
+        self.spatial = spatial.astype(np.float32)  # [K, 7, 7]
+        self.global_weight = global_weight.astype(np.float32)  # [C]
+        self.bias, self.center, self.scale = float(bias), float(center), float(scale)
+        self.meta = meta or {}
+
+    def utility(self, features: np.ndarray) -> np.ndarray:
+        """[N, C, 7, 7] (or [C, 7, 7]) -> [N] raw ranking utility."""
+        f = np.asarray(features, dtype=np.float32)
+        if f.ndim == 3:
+            f = f[None]
+        reduced = np.maximum(np.einsum("kc,nchw->nkhw", self.conv, f) + self.conv_bias[None, :, None, None], 0.0)
+        spatial = np.einsum("nkhw,khw->n", reduced, self.spatial)
+        return spatial + f.mean(axis=(2, 3)) @ self.global_weight + self.bias
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(self.utility(features) - self.center) / self.scale))
+
+    @classmethod
+    def load(cls, path: Path) -> "CompositionHead":
+        arrays, meta = read_head_file(path)
+        return cls(arrays["conv"], arrays["conv_bias"], arrays["spatial"], arrays["global_weight"],
+                   float(arrays["bias"]), float(arrays["center"]), float(arrays["scale"]), meta)
+
+    def save(self, path: Path) -> None:
+        write_head_file(path, self.meta, conv=self.conv, conv_bias=self.conv_bias, spatial=self.spatial,
+                        global_weight=self.global_weight, bias=np.float32(self.bias),
+                        center=np.float32(self.center), scale=np.float32(self.scale))
