@@ -283,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--parent-col", default=None, help="parent message of replies")
     evaluate.add_argument("--threshold", type=float, default=0.5, help="decision threshold for binary labels")
     add_graded_post_arguments(evaluate)
+    evaluate.add_argument("--report", type=Path, default=None,
+                          help="write an HTML report (plots as SVG, opens offline) into this directory")
     evaluate.add_argument("--pairs", action="store_true",
                           help="DATA holds pairs (better, worse): report pairwise accuracy; for composition the "
                                "columns are image paths relative to DATA's folder")

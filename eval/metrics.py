@@ -26,6 +26,15 @@ def expected_calibration_error(labels: np.ndarray, p_positive: np.ndarray, bins:
     return float(total)
 
 
+def reliability_bins(labels: np.ndarray, p_positive: np.ndarray, bins: int = 10) -> list[dict]:
+    """Per equal-width probability bin: mean predicted probability, observed rate, count (non-empty bins)."""
+    labels, p_positive = np.asarray(labels, dtype=float), np.asarray(p_positive, dtype=float)
+    which = np.clip(np.digitize(p_positive, np.linspace(0.0, 1.0, bins + 1)[1:-1]), 0, bins - 1)
+    return [{"bin": b, "predicted": round(float(p_positive[which == b].mean()), 4),
+             "observed": round(float(labels[which == b].mean()), 4), "n": int((which == b).sum())}
+            for b in range(bins) if (which == b).any()]
+
+
 def binary_metrics(labels: np.ndarray, p_positive: np.ndarray, threshold: float = 0.5) -> dict:
     labels = np.asarray(labels).astype(int)
     p_positive = np.asarray(p_positive, dtype=float)

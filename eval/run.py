@@ -17,7 +17,8 @@ from tqdm import tqdm
 from eval.baselines import char_tfidf_cross_validated, composition_heuristic_scores, lexicon_scores
 from eval.data import LabelFileError, LabelledData, read_labelled
 from eval.grades import GradeScale, apply_grade_scale
-from eval.metrics import binary_metrics, bootstrap_interval, graded_metrics
+from eval.metrics import (binary_metrics, bootstrap_interval, expected_calibration_error, graded_metrics,
+                          reliability_bins)
 from eval.tasks import TASKS, Task, post_for_row, score_each
 from quality.errors import QualityError
 from quality.rubric.config import Bands
@@ -93,7 +94,14 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     scale = apply_grade_scale(data, grade_scale, cutoffs) if task.human_grades else None
     metrics = _metrics_for(task, threshold, scale, cutoffs)
     baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
-    raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent)
+    if task.uncalibrated_score is not None:
+        both = score_labelled(service, data, task, lambda post, result: (
+            task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent)
+        raw_scores = np.array([np.nan if v is None or v[0] is None else v[0] for v in both], dtype=float)
+        uncalibrated = np.array([np.nan if v is None or v[1] is None else v[1] for v in both], dtype=float)
+    else:
+        raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent)
+        uncalibrated = None
     scored = ~np.isnan(raw_scores)
     rows = [row for row, ok in zip(data.rows, scored) if ok]
     skipped = dict(data.skipped)
@@ -109,6 +117,13 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     if task.label_type == "binary":
         model["accuracy_ci95"] = bootstrap_interval(lambda y, s: float(np.mean((s >= threshold) == y)), labels, scores)
 
+    reliability = None
+    if task.label_type == "binary":
+        reliability = {"model": reliability_bins(labels, scores)}
+        if uncalibrated is not None and np.isfinite(uncalibrated[scored]).all():
+            model["ece_uncalibrated"] = round(expected_calibration_error(labels, uncalibrated[scored]), 4)
+            reliability["uncalibrated"] = reliability_bins(labels, uncalibrated[scored])
+
     if task.reads == "image":
         heuristic = composition_heuristic_scores([Path(path).parent / text for text in texts])
         usable = np.isfinite(heuristic)
@@ -121,6 +136,8 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
 
     report = {"task": task.name, "data": str(path), "n": len(rows), "skipped": skipped,
               "model": model, "baselines": baselines, "description": task.description}
+    if reliability is not None:
+        report["reliability"] = reliability
     if scale is not None:
         report["grade_scale"] = scale.name
     if group_col:
@@ -146,20 +163,29 @@ def _by_group(metrics: Metrics, rows, labels, scores, headline) -> list[dict]:
 def print_table(report: dict, stream=None) -> None:
     stream = stream or sys.stderr
     headline = "auc" if "auc" in report["model"] else "spearman"
-    keys = [k for k in ("auc", "accuracy", "f1", "ece", "spearman", "pearson", "kendall", "qwk", "qwk_bands") if k in report["model"]]
+    keys = [k for k in ("auc", "accuracy", "f1", "ece", "ece_uncalibrated", "spearman", "pearson", "kendall", "qwk",
+                        "qwk_bands") if k in report["model"]]
+    widths = {k: max(10, len(k) + 2) for k in keys}
+
+    def cells(metrics: dict) -> str:
+        return "".join(f"{metrics.get(k) if metrics.get(k) is not None else '-':>{widths[k]}}" for k in keys)
+
     scale = f" (grades {report['grade_scale']})" if "grade_scale" in report else ""
     print(f"\n{report['task']} on {report['data']}{scale}: {report['n']} rows scored, skipped {report['skipped']}",
           file=stream)
-    print(f"{'':<22}" + "".join(f"{k:>10}" for k in keys), file=stream)
+    print(f"{'':<22}" + "".join(f"{k:>{widths[k]}}" for k in keys), file=stream)
     for name, metrics in [("model", report["model"]), *report["baselines"].items()]:
-        print(f"{name:<22}" + "".join(f"{metrics.get(k) if metrics.get(k) is not None else '-':>10}" for k in keys),
-              file=stream)
+        print(f"{name:<22}" + cells(metrics), file=stream)
     print(f"model {headline} 95% CI: {report['model'].get(headline + '_ci95')}", file=stream)
     if "groups" in report:
         print(f"\nby group (worst {headline} first)", file=stream)
         for group in report["groups"]:
-            print(f"  {str(group['group']):<20}" + "".join(f"{group.get(k) if group.get(k) is not None else '-':>10}"
-                                                          for k in keys) + f"   n={group['n']}", file=stream)
+            print(f"  {str(group['group']):<20}" + cells(group) + f"   n={group['n']}", file=stream)
+    if "reliability" in report:
+        print("\nreliability (predicted -> observed, n)", file=stream)
+        for name, bins in report["reliability"].items():
+            print(f"  {name:<14}" + "  ".join(f"{b['predicted']:.2f}->{b['observed']:.2f} ({b['n']})" for b in bins),
+                  file=stream)
 
 
 def main_eval(service, args) -> int:
@@ -176,5 +202,9 @@ def main_eval(service, args) -> int:
                       title_col=args.title_col, image_col=args.image_col, grade_scale=args.grade_scale,
                       quiet=args.quiet)
     print_table(report)
+    if getattr(args, "report", None):
+        from eval.report import write_report
+
+        print(f"report: {write_report(report, args.report)}", file=sys.stderr)
     print(json.dumps(report, ensure_ascii=False))
     return 0

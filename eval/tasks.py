@@ -24,6 +24,11 @@ def _offensive_probability(result: ScoreResult) -> float | None:
     return None if civility is None else 1.0 - civility.score
 
 
+def _uncalibrated_offensive_probability(result: ScoreResult) -> float | None:
+    civility = result.dimensions.civility
+    return None if civility is None else civility.context.get("offensive_probability_uncalibrated")
+
+
 def _politeness(result: ScoreResult) -> float | None:
     civility = result.dimensions.civility
     return None if civility is None else civility.context.get("politeness")
@@ -40,13 +45,16 @@ class Task:
     lexicon_baseline: bool = False
     reads: Literal["text", "image"] = "text"  # image: the item column holds image file paths
     human_grades: bool = False  # labels grade whole posts on 1-5 or 0-100 (eval/grades.py)
+    # The same probability before calibration, when the dimension has one: ECE before and after.
+    uncalibrated_score: Callable[[ScoreResult], float | None] | None = None
 
 
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         Task("civility", "binary", _offensive_probability,
-             "label 1 = offensive; model score = 1 - civility.score = P(offensive)", lexicon_baseline=True),
+             "label 1 = offensive; model score = 1 - civility.score = P(offensive)", lexicon_baseline=True,
+             uncalibrated_score=_uncalibrated_offensive_probability),
         Task("politeness", "graded", _politeness,
              "graded politeness (e.g. Stanford 'Normalized Score'); model score = civility.context.politeness",
              default_text_col="Request", default_label_col="Normalized Score"),

@@ -131,3 +131,23 @@ def models_version(manifest: Manifest) -> str:
         for model_file in entry.files:
             digest.update(f"{entry.name}:{model_file.sha256}".encode())
     return f"{manifest.version}+{digest.hexdigest()[:8]}"
+
+
+def upsert_entry_text(path: Path, name: str, block: str) -> None:
+    """Replace the `- name: <name>` entry of the manifest file with `block` (YAML text of one list
+    item, indented as the others), or append it; the rest of the file, comments included, is kept.
+    The result is validated before it is written."""
+    import re
+
+    text = Path(path).read_text(encoding="utf-8")
+    block = block.rstrip("\n") + "\n"
+    match = re.search(rf"^  - name: {re.escape(name)}\n.*?(?=^  - name: |\Z)", text, flags=re.M | re.S)
+    if match:
+        following = "\n" if match.end() < len(text) else ""
+        text = text[:match.start()] + block + following + text[match.end():]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    Manifest.model_validate(yaml.safe_load(text))
+    tmp = Path(path).with_suffix(".yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -66,3 +66,16 @@ def test_eval_politeness_graded(tmp_path, capsys):
     assert main(["eval", "--task", "politeness", "--data", str(data), "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["model"]["spearman"] > 0.3 and "char_tfidf_lr_cv5" in report["baselines"]
+
+
+def test_report_dir_holds_html_with_a_reliability_diagram(tmp_path, capsys):
+    data = tmp_path / "labels.csv"
+    write_csv(data, [f"{t},0,a" for t in POLITE] + [f"{t},1,b" for t in RUDE])
+    out = tmp_path / "report"
+    assert main(["eval", "--task", "civility", "--data", str(data), "--report", str(out), "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"model", "uncalibrated"} <= set(report["reliability"]) and "ece_uncalibrated" in report["model"]
+    page = (out / "index.html").read_text(encoding="utf-8")
+    svg = (out / "reliability.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg") and "<polyline" in svg and svg in page
+    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched when opened

@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from quality.calibration import load_calibration
 from quality.model_store import ModelStore
 from quality.schemas import CivilityScore, Span
 from quality.text.batch import TextBatch, TextItem, load_encoder, require_trained_on
@@ -36,6 +37,7 @@ ATTRIBUTION_MIN_DROP = 0.15  # a word is a span when removing it lowers P(offens
 
 
 FINETUNED_MODEL = "civility-e5"
+CALIBRATION_MODEL = "civility-calibration"  # optional: declared once `quality train calibration` has run
 
 
 def load_civility_head(store: ModelStore) -> CivilityHead:
@@ -95,18 +97,23 @@ class CivilityScorer:
         self.lexicon = default_lexicon()
         self.version = self.classifier.version
         self.classifier_name = "fine-tuned e5" if isinstance(self.classifier, FineTunedClassifier) else "head"
+        self.calibration = load_calibration(store, CALIBRATION_MODEL)
+        if self.calibration.method != "identity":
+            self.version = f"{self.version}+calibration.{self.calibration.version}"
         self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)
 
     def _offensive_probability_of_term(self, term: str) -> float:
         return float(self.classifier.predict([term])[0])
 
     def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
-        p_offensive = self.classifier.predict(batch.texts, batch.embeddings)
+        p_raw = self.classifier.predict(batch.texts, batch.embeddings)
+        p_offensive = self.calibration.apply(p_raw)
         relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
         politeness = self.politeness.score(batch.embeddings)
         return [
-            self._score(item, float(p), float(rel), float(polite), features) if item.has_text else None
-            for item, p, rel, polite, features in zip(batch.items, p_offensive, relevance, politeness, batch.features)
+            self._score(item, float(p), float(raw), float(rel), float(polite), features) if item.has_text else None
+            for item, p, raw, rel, polite, features in zip(batch.items, p_offensive, p_raw, relevance, politeness,
+                                                           batch.features)
         ]
 
     def _lexicon_spans(self, item: TextItem) -> list[Span]:
@@ -142,9 +149,9 @@ class CivilityScorer:
                 spans.append(span)
         return sorted(spans, key=lambda s: (s.start, s.end))
 
-    def _score(self, item: TextItem, p_offensive: float, relevance: float, politeness: float,
+    def _score(self, item: TextItem, p_offensive: float, p_raw: float, relevance: float, politeness: float,
                features) -> CivilityScore:
-        spans = self._spans(item, p_offensive)
+        spans = self._spans(item, p_raw)  # occlusion compares raw model outputs
         dismissive = [s for s in spans if s.label == "dismissive"]
         evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained {self.classifier_name})"]
         attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label in ("insult", "profanity")]
@@ -159,6 +166,7 @@ class CivilityScorer:
             evidence.append(f"鼓励感谢 / praise: {listed(features.praise)}")
         context = {
             "offensive_probability": round(p_offensive, 6),
+            "offensive_probability_uncalibrated": round(p_raw, 6),
             "dismissive": float(len(dismissive)),
             "insult": float(len(attack_words)),
             "praise": float(len(features.praise)),

@@ -27,5 +27,7 @@ TRAIN_TARGETS: dict[str, TrainTarget] = {
     for target in (
         TrainTarget("rubric", "quality.train.rubric",
                     "fit the audition weights (and band cut-offs) to posts people graded; writes a new rubric file"),
+        TrainTarget("calibration", "quality.train.calibration",
+                    "refit the civility calibration on labelled rows; writes a new versioned calibration model"),
     )
 }
