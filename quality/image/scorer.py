@@ -17,6 +17,7 @@ not hidden either. Confidence grows with the number of photos judged.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,6 +83,7 @@ class _Photo:
     image: DecodedImage
     index: int
     network: NetworkOutput | None = None
+    assessment: CompositionAssessment | None = None
 
 
 class CompositionScorer:
@@ -96,10 +98,20 @@ class CompositionScorer:
             self.network = store.get(NETWORK_NAME, _build_network)
             self.head = store.get(HEAD_NAME, lambda s: CompositionHead.load(s.path(HEAD_NAME)))
         self.version = store.entry(HEAD_NAME).version if self.head else "0.1.0-heuristic"
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-network")
 
     def score_batch(self, batch: list[list[DecodedImage]]) -> list[CompositionScore | None]:
         photos = [[_Photo(image, index) for index, image in enumerate(images)] for images in batch]
-        self._run_network([photo for post in photos for photo in post])
+        flat = [photo for post in photos for photo in post]
+        if not flat:
+            return [None] * len(batch)
+        # The network (onnxruntime) and the hand-set checks (OpenCV, numpy) both release the GIL:
+        # run them side by side instead of one after the other.
+        network = self._pool.submit(self._run_network, flat) if self.network is not None else None
+        for photo in flat:
+            photo.assessment = assess_composition(photo.image, photo.index)
+        if network is not None:
+            network.result()
         return [self._score_post(post) if post else None for post in photos]
 
     def _run_network(self, photos: list[_Photo]) -> None:
@@ -111,7 +123,7 @@ class CompositionScorer:
                 photo.network = output
 
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
-        assessment = assess_composition(photo.image, photo.index)
+        assessment = photo.assessment
         composition = assessment.composition
         if photo.network is None or self.head is None:
             return composition.model_copy(update={"heuristic_score": composition.score}), assessment.confidence

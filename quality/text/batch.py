@@ -107,7 +107,14 @@ class TextBatch:
 
     @cached_property
     def embeddings(self) -> np.ndarray:
-        return self._encoder.encode(self.texts)
+        """Rows for items with text; zeros for photo-only posts (nothing to encode)."""
+        with_text = [i for i, text in enumerate(self.texts) if text]
+        if len(with_text) == len(self.texts):
+            return self._encoder.encode(self.texts)
+        out = np.zeros((len(self.texts), self._encoder.dim), dtype=np.float32)
+        if with_text:
+            out[with_text] = self._encoder.encode([self.texts[i] for i in with_text])
+        return out
 
     @cached_property
     def parent_embeddings(self) -> np.ndarray:

@@ -106,7 +106,11 @@ class CivilityScorer:
         return float(self.classifier.predict([term])[0])
 
     def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
-        p_raw = self.classifier.predict(batch.texts, batch.embeddings)
+        p_raw = np.zeros(len(batch.items))
+        with_text = [i for i, item in enumerate(batch.items) if item.has_text]
+        if with_text:  # photo-only posts have no civility: do not run the model on empty strings
+            p_raw[with_text] = self.classifier.predict([batch.texts[i] for i in with_text],
+                                                       batch.embeddings[with_text])
         p_offensive = self.calibration.apply(p_raw)
         relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
         politeness = self.politeness.score(batch.embeddings)
