@@ -12,11 +12,12 @@ from hypothesis import strategies as st
 from quality.errors import RubricError
 from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric
 from quality.rubric.audition import band_for
+from quality.rubric.config import AUDITION_DIMENSIONS
 from quality.schemas import CivilityScore
 from quality.settings import DEFAULT_RUBRIC
 
 RUBRIC = load_rubric(DEFAULT_RUBRIC)
-DIMS = ("clarity", "sincerity", "helpfulness", "composition")
+DIMS = AUDITION_DIMENSIONS  # every dimension the rubric can weigh, theme_relevance included
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 maybe_unit = st.one_of(st.none(), unit)
 

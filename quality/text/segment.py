@@ -33,6 +33,13 @@ def segment(text: str) -> list[str]:
     return [word for word in _tokenizer().lcut(text) if word.strip() and any(ch.isalnum() for ch in word)]
 
 
+def search_words(text: str) -> list[str]:
+    """Words and the shorter words inside them (jieba's search mode: 长途旅行 -> 长途, 旅行, 长途旅行)."""
+    if not text:
+        return []
+    return [word for word in _tokenizer().lcut_for_search(text) if word.strip() and any(ch.isalnum() for ch in word)]
+
+
 def word_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) offsets into `text` of each word (punctuation and spaces skipped)."""
     if not text:

@@ -23,7 +23,7 @@ from quality.registry import PostBatch
 from quality.schemas import DimensionScore
 from quality.text.batch import load_encoder
 from quality.text.normalize import clean_text
-from quality.text.segment import segment
+from quality.text.segment import search_words
 
 SIMILARITY_RAMP = (0.10, 0.45)
 PHOTO_WEIGHT = 0.5  # relative to the text
@@ -35,7 +35,7 @@ GROUP_DESCRIPTIONS = {
     "city": "城市 街道 建筑 桥 夜景 city street",
 }
 GROUP_NAMES_ZH = {"car": "汽车", "nature": "自然风光", "city": "城市"}
-STOP_WORDS = frozenset({"我的", "我们", "一次", "第一次", "大家", "一起", "关于", "分享", "自己", "与我"})
+STOP_WORDS = frozenset({"我的", "我们", "第一", "一次", "第一次", "大家", "一起", "关于", "分享", "自己", "与我"})
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -44,7 +44,10 @@ def _ramp(value: float, low: float, high: float) -> float:
 
 @lru_cache(maxsize=1024)
 def theme_words(theme: str) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(w for w in segment(clean_text(theme)) if len(w) >= 2 and w not in STOP_WORDS))
+    """The theme's content words, finest first: 长途旅行 counts as 长途 and 旅行, so a text that
+    says 长途 uses half of it."""
+    words = [w for w in dict.fromkeys(search_words(clean_text(theme))) if len(w) >= 2 and w not in STOP_WORDS]
+    return tuple(w for w in words if not any(other != w and other in w for other in words))
 
 
 def word_overlap(theme: str, text: str) -> float:
