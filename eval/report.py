@@ -1,54 +1,23 @@
 """`quality eval --report DIR`: a self-contained HTML report (opens offline, no scripts, no fetches).
 
-Plots are SVG written here (no plotting library): each is saved as its own file in DIR and
-embedded in `index.html`. Present so far: the reliability diagram (binary tasks) and the
-metrics tables; more plots join as functions returning SVG text.
+Plots are SVG (eval/svg.py, no plotting library). Each is written to DIR as its own file and
+embedded in `index.html` as an `<img>` with a data URL, so the page is one file that renders
+anywhere. Sections: the metrics beside the baselines, ROC and precision-recall curves and the
+confusion matrix (binary labels), the reliability diagram (binary), score histograms per
+label, per-group bars (worst first), and the most confident errors with their text.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
 
-SIZE, PAD = 320, 40
-COLOURS = {"model": "#1f77b4", "uncalibrated": "#d62728"}
+from eval import svg
 
-
-def _xy(p: float, q: float) -> tuple[float, float]:
-    """Unit square -> SVG pixels (y up)."""
-    return PAD + p * (SIZE - 2 * PAD), SIZE - PAD - q * (SIZE - 2 * PAD)
-
-
-def reliability_svg(curves: dict[str, list[dict]], title: str) -> str:
-    """Predicted probability (x) vs observed rate (y) per bin, one polyline per curve, dots sized by count."""
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" '
-             f'role="img" aria-label="{html.escape(title)}">',
-             f'<title>{html.escape(title)}</title>', f'<rect width="{SIZE}" height="{SIZE}" fill="white"/>']
-    (x0, y0), (x1, y1) = _xy(0, 0), _xy(1, 1)
-    parts.append(f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="none" stroke="#999"/>')
-    parts.append(f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y1}" stroke="#bbb" stroke-dasharray="4 3"/>')
-    for tick in (0.0, 0.5, 1.0):
-        tx, ty = _xy(tick, 0)
-        parts.append(f'<text x="{tx}" y="{ty + 14}" font-size="10" text-anchor="middle">{tick:g}</text>')
-        lx, ly = _xy(0, tick)
-        parts.append(f'<text x="{lx - 6}" y="{ly + 3}" font-size="10" text-anchor="end">{tick:g}</text>')
-    parts.append(f'<text x="{SIZE / 2}" y="{SIZE - 6}" font-size="11" text-anchor="middle">predicted probability</text>')
-    parts.append(f'<text x="12" y="{SIZE / 2}" font-size="11" text-anchor="middle" '
-                 f'transform="rotate(-90 12 {SIZE / 2})">observed rate</text>')
-    total = max(1, max((sum(b["n"] for b in bins) for bins in curves.values()), default=1))
-    for index, (name, bins) in enumerate(curves.items()):
-        colour = COLOURS.get(name, "#2ca02c")
-        points = [_xy(b["predicted"], b["observed"]) for b in bins]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="'
-                     + " ".join(f"{x:.1f},{y:.1f}" for x, y in points) + '"/>')
-        for (x, y), b in zip(points, bins):
-            radius = 2 + 6 * (b["n"] / total) ** 0.5
-            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{colour}" fill-opacity="0.6"/>')
-        parts.append(f'<text x="{PAD + 6}" y="{PAD + 14 + 14 * index}" font-size="11" fill="{colour}">'
-                     f'{html.escape(name)}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts)
+METRIC_KEYS = ("n", "auc", "accuracy", "f1", "precision", "recall", "ece", "ece_uncalibrated", "spearman", "pearson",
+               "kendall", "qwk", "qwk_bands", "pairwise_accuracy")
 
 
 def _table(rows: dict[str, dict], keys: list[str]) -> str:
@@ -60,26 +29,70 @@ def _table(rows: dict[str, dict], keys: list[str]) -> str:
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
 
 
+def _plots(report: dict) -> dict[str, tuple[str, str]]:
+    """name -> (heading, SVG text), for what this report has."""
+    task, found = report["task"], report.get("diagnostics", {})
+    plots: dict[str, tuple[str, str]] = {}
+    if "roc" in found:
+        plots["roc"] = ("ROC curve", svg.line_chart({"model": found["roc"]}, f"ROC: {task}", "false positive rate",
+                                                    "true positive rate", diagonal=True))
+        plots["pr"] = ("Precision-recall curve", svg.line_chart({"model": found["pr"]}, f"precision-recall: {task}",
+                                                                "recall", "precision"))
+    if "reliability" in report:
+        curves = {name: [[b["predicted"], b["observed"]] for b in bins] for name, bins in report["reliability"].items()}
+        counts = {name: [b["n"] for b in bins] for name, bins in report["reliability"].items()}
+        plots["reliability"] = ("Reliability diagram", svg.line_chart(
+            curves, f"reliability: {task}", "predicted probability", "observed rate", diagonal=True, dots=counts))
+    if "confusion" in found:
+        confusion = found["confusion"]
+        plots["confusion"] = (f"Confusion matrix at threshold {confusion['threshold']}",
+                              svg.heatmap(confusion["matrix"], confusion["labels"], f"confusion: {task}"))
+    if "histograms" in found:
+        hist = found["histograms"]
+        plots["histograms"] = ("Score histograms per label",
+                               svg.histogram_chart(hist["edges"], hist["series"], f"scores by label: {task}",
+                                                   "model score"))
+    groups = report.get("groups") or []
+    headline = "auc" if "auc" in report["model"] else "spearman"
+    values = {str(g["group"]): g[headline] for g in groups if isinstance(g.get(headline), (int, float))}
+    if values:
+        plots["groups"] = (f"{headline} per group, worst first",
+                           svg.bar_chart(values, f"{headline} per group: {task}", headline))
+    return plots
+
+
+def _errors(report: dict) -> str:
+    errors = report.get("diagnostics", {}).get("errors") or []
+    if not errors:
+        return ""
+    rows = "".join(f"<tr><td class='text'>{html.escape(e['text'])}</td><td>{e['label']:g}</td><td>{e['score']}</td>"
+                   "</tr>" for e in errors)
+    return ("<h2>Most confident errors</h2><p>Where the model is most sure and people disagree.</p>"
+            f"<table id='errors'><tr><th>text</th><th>label</th><th>model score</th></tr>{rows}</table>")
+
+
 def write_report(report: dict, directory: Path) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    keys = [k for k in ("n", "auc", "accuracy", "f1", "precision", "recall", "ece", "ece_uncalibrated", "spearman",
-                        "pearson", "kendall", "qwk", "qwk_bands", "pairwise_accuracy") if k in report["model"]]
+    keys = [k for k in METRIC_KEYS if k in report["model"]]
     sections = [f"<h1>{html.escape(report['task'])}: {html.escape(str(report['data']))}</h1>",
                 f"<p>{report['n']} rows scored; skipped {html.escape(json.dumps(report['skipped']))}. "
                 f"{html.escape(report.get('description', ''))}</p>",
                 "<h2>Model and baselines (same run)</h2>",
                 _table({"model": report["model"], **report.get("baselines", {})}, keys)]
-    if "reliability" in report:
-        svg = reliability_svg(report["reliability"], f"reliability: {report['task']}")
-        (directory / "reliability.svg").write_text(svg, encoding="utf-8")
-        sections += ["<h2>Reliability diagram</h2>", f'<figure id="reliability">{svg}</figure>']
+    for name, (heading, text) in _plots(report).items():
+        (directory / f"{name}.svg").write_text(text, encoding="utf-8")
+        data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        sections.append(f'<figure id="{name}"><figcaption>{html.escape(heading)}</figcaption>'
+                        f'<img alt="{html.escape(heading)}" src="data:image/svg+xml;base64,{data}"></figure>')
     if report.get("groups"):
         sections += ["<h2>By group, worst first</h2>",
                      _table({str(g["group"]): g for g in report["groups"]}, ["n", *[k for k in keys if k != "n"]])]
+    sections.append(_errors(report))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>quality eval: "
-            f"{html.escape(report['task'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
-            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+            f"{html.escape(report['task'])}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;"
+            "text-align:right}td.text{text-align:left;max-width:700px}figure{display:inline-block;margin:1em}"
             "</style></head><body>" + "\n".join(sections) + "</body></html>")
     index = directory / "index.html"
     index.write_text(page, encoding="utf-8")

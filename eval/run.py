@@ -15,7 +15,9 @@ import numpy as np
 from tqdm import tqdm
 
 from eval.baselines import char_tfidf_cross_validated, composition_heuristic_scores, lexicon_scores
+from eval.checkpoint import Checkpoint, checkpoint_path
 from eval.data import LabelFileError, LabelledData, read_labelled
+from eval.diagnostics import diagnostics
 from eval.grades import GradeScale, apply_grade_scale
 from eval.metrics import (binary_metrics, bootstrap_interval, expected_calibration_error, graded_metrics,
                           reliability_bins)
@@ -31,30 +33,44 @@ Metrics = Callable[[np.ndarray, np.ndarray], dict]
 
 
 def score_labelled(service, data: LabelledData, task: Task, read: Callable[[Post, ScoreResult], T],
-                   quiet: bool = False, folder: Path | None = None) -> list[T | None]:
+                   quiet: bool = False, folder: Path | None = None, checkpoint: Checkpoint | None = None
+                   ) -> list[T | None]:
     """`read(post, result)` for each row (None where the row could not be read or scored), batched
-    like the API. Only what `read` keeps is held: a file of posts with photos need not fit in memory."""
+    like the API. Only what `read` keeps is held: a file of posts with photos need not fit in memory.
+    With a `checkpoint`, rows it already holds are not scored again and each batch is recorded
+    (values must be JSON: numbers, lists)."""
     out: list[T | None] = [None] * len(data.rows)
-    with tqdm(total=len(data.rows), unit="row", desc=f"scoring {task.name}", file=sys.stderr, disable=quiet) as bar:
+    done = checkpoint.done if checkpoint is not None else {}
+    for index, value in done.items():
+        if index < len(out):
+            out[index] = tuple(value) if isinstance(value, list) else value
+    with tqdm(total=len(data.rows), unit="row", desc=f"scoring {task.name}", file=sys.stderr, disable=quiet,
+              initial=len(done)) as bar:
         for start in range(0, len(data.rows), BATCH):
-            rows = data.rows[start:start + BATCH]
+            todo = [i for i in range(start, min(start + BATCH, len(data.rows))) if i not in done]
+            if not todo:
+                continue
             positions, posts = [], []
-            for offset, row in enumerate(rows):
+            for position in todo:
                 try:
-                    posts.append(post_for_row(task, row, folder))
-                    positions.append(start + offset)
+                    posts.append(post_for_row(task, data.rows[position], folder))
+                    positions.append(position)
                 except (OSError, QualityError):  # an image file that cannot be read
                     pass
             for position, post, result in zip(positions, posts, score_each(service, posts)):
                 if result is not None:
                     out[position] = read(post, result)
-            bar.update(len(rows))
+            if checkpoint is not None:
+                checkpoint.record({i: out[i] for i in todo})
+            bar.update(len(todo))
     return out
 
 
-def model_scores(service, data: LabelledData, task: Task, quiet: bool = False, folder: Path | None = None) -> np.ndarray:
+def model_scores(service, data: LabelledData, task: Task, quiet: bool = False, folder: Path | None = None,
+                 checkpoint: Checkpoint | None = None) -> np.ndarray:
     """One model score per row (NaN where the row could not be scored)."""
-    values = score_labelled(service, data, task, lambda post, result: task.model_score(result), quiet, folder)
+    values = score_labelled(service, data, task, lambda post, result: task.model_score(result), quiet, folder,
+                            checkpoint)
     return np.array([np.nan if value is None else value for value in values], dtype=float)
 
 
@@ -94,14 +110,18 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     scale = apply_grade_scale(data, grade_scale, cutoffs) if task.human_grades else None
     metrics = _metrics_for(task, threshold, scale, cutoffs)
     baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
+    checkpoint = Checkpoint(checkpoint_path(service, Path(path), {
+        "task": task.name, "text_col": text_col, "label_col": label_col, "parent_col": parent_col,
+        "title_col": title_col, "image_col": image_col, "grade_scale": grade_scale}))
     if task.uncalibrated_score is not None:
         both = score_labelled(service, data, task, lambda post, result: (
-            task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent)
+            task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent, checkpoint)
         raw_scores = np.array([np.nan if v is None or v[0] is None else v[0] for v in both], dtype=float)
         uncalibrated = np.array([np.nan if v is None or v[1] is None else v[1] for v in both], dtype=float)
     else:
-        raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent)
+        raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent, checkpoint=checkpoint)
         uncalibrated = None
+    checkpoint.finish()
     scored = ~np.isnan(raw_scores)
     rows = [row for row, ok in zip(data.rows, scored) if ok]
     skipped = dict(data.skipped)
@@ -138,6 +158,8 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
               "model": model, "baselines": baselines, "description": task.description}
     if reliability is not None:
         report["reliability"] = reliability
+    report["diagnostics"] = diagnostics(texts, labels, scores, binary=task.label_type == "binary",
+                                        threshold=threshold)
     if scale is not None:
         report["grade_scale"] = scale.name
     if group_col:

@@ -68,14 +68,69 @@ def test_eval_politeness_graded(tmp_path, capsys):
     assert report["model"]["spearman"] > 0.3 and "char_tfidf_lr_cv5" in report["baselines"]
 
 
-def test_report_dir_holds_html_with_a_reliability_diagram(tmp_path, capsys):
+def test_report_dir_holds_html_with_the_plots(tmp_path, capsys):
     data = tmp_path / "labels.csv"
-    write_csv(data, [f"{t},0,a" for t in POLITE] + [f"{t},1,b" for t in RUDE])
+    write_csv(data, [f"{t},0,{'ab'[i % 2]}" for i, t in enumerate(POLITE)]
+              + [f"{t},1,{'ab'[i % 2]}" for i, t in enumerate(RUDE)])
     out = tmp_path / "report"
-    assert main(["eval", "--task", "civility", "--data", str(data), "--report", str(out), "--quiet"]) == 0
+    assert main(["eval", "--task", "civility", "--data", str(data), "--group-col", "topic", "--report", str(out),
+                 "--quiet"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"model", "uncalibrated"} <= set(report["reliability"]) and "ece_uncalibrated" in report["model"]
+    assert {"roc", "pr", "confusion", "histograms", "errors"} <= set(report["diagnostics"])
     page = (out / "index.html").read_text(encoding="utf-8")
-    svg = (out / "reliability.svg").read_text(encoding="utf-8")
-    assert svg.startswith("<svg") and "<polyline" in svg and svg in page
-    assert "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched when opened
+    for plot in ("roc", "pr", "reliability", "confusion", "histograms", "groups"):
+        text = (out / f"{plot}.svg").read_text(encoding="utf-8")
+        assert text.startswith("<svg") and "</svg>" in text, plot
+        assert f'<figure id="{plot}">' in page
+    assert "data:image/svg+xml;base64," in page
+    assert "http" not in page  # nothing to fetch when opened (the SVG namespace is inside base64)
+
+
+def test_an_interrupted_eval_resumes_where_it_stopped(tmp_path, service, monkeypatch):
+    """Scoring is checkpointed batch by batch: after a crash, a rerun scores only the missing rows
+    and gives the same report as an uninterrupted run."""
+    import eval.run as run
+
+    monkeypatch.setattr(run, "BATCH", 4)
+    # The real key is tested below; here only where the file goes (the service's cache holds built models).
+    keyed = run.checkpoint_path
+    monkeypatch.setattr(run, "checkpoint_path", lambda svc, path, what: tmp_path / "cache" / "eval-checkpoints" /
+                        keyed(svc, path, what).name)
+    data = tmp_path / "labels.csv"
+    write_csv(data, [f"{t},0,a" for t in POLITE] + [f"{t},1,b" for t in RUDE])
+    calls = []
+    real = run.score_each
+
+    def crashing(svc, posts):
+        calls.append(len(posts))
+        if len(calls) == 3:
+            raise KeyboardInterrupt("stopped by the operator")
+        return real(svc, posts)
+
+    monkeypatch.setattr(run, "score_each", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        run.evaluate(service, "civility", data, quiet=True)
+    assert list((tmp_path / "cache" / "eval-checkpoints").glob("*.jsonl"))
+    calls.clear()
+    resumed = run.evaluate(service, "civility", data, quiet=True)
+    assert sum(calls) == 16 - 8  # two batches of four were already done
+    monkeypatch.setattr(run, "score_each", real)
+    fresh = run.evaluate(service, "civility", data, quiet=True)
+    assert resumed["model"] == fresh["model"]
+    assert not list((tmp_path / "cache" / "eval-checkpoints").glob("*.jsonl"))  # a finished run cleans up
+
+
+def test_checkpoint_key_changes_with_anything_that_changes_the_scores(tmp_path, service, monkeypatch):
+    from eval.checkpoint import checkpoint_path
+
+    data = tmp_path / "labels.csv"
+    write_csv(data, [f"{t},0,a" for t in POLITE])
+    base = checkpoint_path(service, data, {"task": "civility"})
+    assert checkpoint_path(service, data, {"task": "civility"}) == base
+    assert checkpoint_path(service, data, {"task": "politeness"}) != base
+    monkeypatch.setattr(service, "models_version", "another")
+    assert checkpoint_path(service, data, {"task": "civility"}) != base
+    monkeypatch.undo()
+    write_csv(data, [f"{t},1,a" for t in POLITE])
+    assert checkpoint_path(service, data, {"task": "civility"}) != base
