@@ -68,14 +68,19 @@ def test_eval_politeness_graded(tmp_path, capsys):
     assert report["model"]["spearman"] > 0.3 and "char_tfidf_lr_cv5" in report["baselines"]
 
 
-def test_report_dir_holds_html_with_the_plots(tmp_path, capsys):
+def eval_with_report(tmp_path, capsys) -> tuple[dict, object]:
+    """`quality eval --task civility --group-col topic --report DIR` on a small file with two mixed topics."""
     data = tmp_path / "labels.csv"
     write_csv(data, [f"{t},0,{'ab'[i % 2]}" for i, t in enumerate(POLITE)]
               + [f"{t},1,{'ab'[i % 2]}" for i, t in enumerate(RUDE)])
     out = tmp_path / "report"
     assert main(["eval", "--task", "civility", "--data", str(data), "--group-col", "topic", "--report", str(out),
                  "--quiet"]) == 0
-    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1]), out
+
+
+def test_report_dir_holds_html_with_the_plots(tmp_path, capsys):
+    report, out = eval_with_report(tmp_path, capsys)
     assert {"model", "uncalibrated"} <= set(report["reliability"]) and "ece_uncalibrated" in report["model"]
     assert {"roc", "pr", "confusion", "histograms", "errors"} <= set(report["diagnostics"])
     page = (out / "index.html").read_text(encoding="utf-8")

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli import main
-from tests.test_eval import POLITE, RUDE, write_csv
+from tests.test_eval import eval_with_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -28,13 +27,7 @@ def browser():
 
 
 def test_report_plots_render_as_images_in_chromium(tmp_path, capsys, browser):
-    data = tmp_path / "labels.csv"
-    write_csv(data, [f"{t},0,{'ab'[i % 2]}" for i, t in enumerate(POLITE)]
-              + [f"{t},1,{'ab'[i % 2]}" for i, t in enumerate(RUDE)])
-    out = tmp_path / "report"
-    assert main(["eval", "--task", "civility", "--data", str(data), "--group-col", "topic", "--report", str(out),
-                 "--quiet"]) == 0
-    capsys.readouterr()
+    _, out = eval_with_report(tmp_path, capsys)
     page = browser.new_page()
     requests = []
     page.on("request", lambda request: requests.append(request.url))
