@@ -38,7 +38,7 @@ class LabelledData:
         return sum(self.skipped.values())
 
 
-def _raw_rows(path: Path) -> list[dict]:
+def raw_rows(path: Path) -> list[dict]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -63,7 +63,7 @@ def _raw_rows(path: Path) -> list[dict]:
     raise LabelFileError(f"unsupported file type {path.suffix!r}: use .csv, .jsonl or .parquet")
 
 
-def _find_column(columns: list[str], wanted: str, path: Path) -> str:
+def find_column(columns: list[str], wanted: str, path: Path) -> str:
     for column in columns:
         if column == wanted:
             return column
@@ -98,16 +98,16 @@ def read_labelled(path: Path, *, text_col: str = "text", label_col: str = "label
                   group_col: str | None = None, parent_col: str | None = None,
                   title_col: str | None = None, image_col: str | None = None,
                   label_range: tuple[float, float] | None = None) -> LabelledData:
-    raw = _raw_rows(path)
+    raw = raw_rows(path)
     if not raw:
         raise LabelFileError(f"{path} has no rows")
     columns = sorted({key for row in raw for key in row if key != "__invalid__"})
-    text_key = _find_column(columns, text_col, path)
-    label_key = _find_column(columns, label_col, path)
-    group_key = _find_column(columns, group_col, path) if group_col else None
-    parent_key = _find_column(columns, parent_col, path) if parent_col else None
-    title_key = _find_column(columns, title_col, path) if title_col else None
-    image_key = _find_column(columns, image_col, path) if image_col else None
+    text_key = find_column(columns, text_col, path)
+    label_key = find_column(columns, label_col, path)
+    group_key = find_column(columns, group_col, path) if group_col else None
+    parent_key = find_column(columns, parent_col, path) if parent_col else None
+    title_key = find_column(columns, title_col, path) if title_col else None
+    image_key = find_column(columns, image_col, path) if image_col else None
 
     data = LabelledData(rows=[])
     seen: set[tuple] = set()

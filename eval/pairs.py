@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from eval.baselines import composition_heuristic_scores
-from eval.data import LabelFileError, _find_column, _raw_rows
+from eval.data import LabelFileError, find_column, raw_rows
 from eval.metrics import bootstrap_interval, pairwise_accuracy
 from eval.tasks import TASKS, Task, post_for_item, score_each
 from quality.errors import QualityError
@@ -28,12 +28,12 @@ BATCH = 16
 
 
 def _pair_rows(path: Path, better_col: str, worse_col: str, group_col: str | None):
-    raw = _raw_rows(path)
+    raw = raw_rows(path)
     if not raw:
         raise LabelFileError(f"{path} has no rows")
     columns = sorted({key for row in raw for key in row if key != "__invalid__"})
-    better_key, worse_key = _find_column(columns, better_col, path), _find_column(columns, worse_col, path)
-    group_key = _find_column(columns, group_col, path) if group_col else None
+    better_key, worse_key = find_column(columns, better_col, path), find_column(columns, worse_col, path)
+    group_key = find_column(columns, group_col, path) if group_col else None
     rows, skipped, seen = [], Counter(), set()
     for row in raw:
         better, worse = row.get(better_key), row.get(worse_key)

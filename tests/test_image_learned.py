@@ -151,7 +151,7 @@ def test_a_severe_named_issue_caps_the_learned_score():
 
 def test_crop_windows_stay_in_the_frame_and_keep_the_aspect():
     for subject in [None, (0.0, 0.0, 0.2, 0.2), (0.7, 0.6, 1.0, 1.0)]:
-        windows = list(crop_windows(640, 480, subject))
+        windows = list(crop_windows(subject))
         assert windows
         for x0, y0, x1, y1 in windows:
             assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0

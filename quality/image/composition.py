@@ -387,6 +387,12 @@ def _phash(grey: np.ndarray) -> str:
     return str(imagehash.phash(Image.fromarray(grey)))
 
 
+def photo_phash(image: DecodedImage) -> str:
+    """The pHash reported as `ImageComposition.phash`, without the rest of the analysis
+    (for hashing photos outside scoring, e.g. `quality photos import`)."""
+    return _phash(cv2.cvtColor(_working_copy(image.rgb), cv2.COLOR_RGB2GRAY))
+
+
 def _too_small(image: DecodedImage, index: int, phash: str, grey: np.ndarray) -> CompositionAssessment:
     severities = {"too_small_to_judge": 1.0}
     composition = ImageComposition(

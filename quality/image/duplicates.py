@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import cv2
-import imagehash
-import numpy as np
-from PIL import Image
-
-from quality.image.composition import WORK_LONG_SIDE
-from quality.image.decode import DecodedImage
+from quality.image.composition import photo_phash  # noqa: F401  (re-exported: the hash duplicates compare)
 
 # Hamming distance at or under this between two 64-bit pHashes: the same photo
 # (re-encoded, resized, lightly edited). 0 is byte-identical content.
@@ -26,20 +20,3 @@ def near_duplicate_pairs(hashes: list[str], max_bits: int = NEAR_DUPLICATE_BITS)
         for j in range(i + 1, len(hashes))
         if hamming(hashes[i], hashes[j]) <= max_bits
     ]
-
-
-def photo_phash(image: DecodedImage) -> str:
-    """The pHash the composition scorer reports for this photo (`ImageComposition.phash`),
-    for hashing photos outside scoring (`quality photos import`).
-
-    Repeats composition's working copy (area-shrunk to `WORK_LONG_SIDE`, then grey) rather
-    than calling its private helpers; tests/test_photo_store.py checks the two agree.
-    """
-    rgb = image.rgb
-    height, width = rgb.shape[:2]
-    if max(height, width) > WORK_LONG_SIDE:
-        scale = WORK_LONG_SIDE / max(height, width)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
-    return str(imagehash.phash(Image.fromarray(grey)))

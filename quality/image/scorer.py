@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from quality.image.cnn import NetworkOutput, PhotoNetwork
-from quality.image.composition import CompositionAssessment, assess_composition
+from quality.image.composition import FULL_FRAME, CompositionAssessment, assess_composition
 from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
 from quality.model_store import ModelStore
@@ -36,7 +36,6 @@ CROP_SEARCH_BELOW = 0.5  # learned score under which a better crop is looked for
 CROP_MIN_GAIN = 0.05  # a crop must beat the full frame's learned score by this much
 CROP_SCALES = (0.9, 0.8)
 CROP_TARGETS = ((0.5, 0.5), (1 / 3, 0.5), (2 / 3, 0.5))  # where the subject's centre lands (x, y)
-FULL_FRAME = (0.0, 0.0, 1.0, 1.0)
 # A named issue at this severity or more caps the photo's score at 1 - severity * weight.
 ISSUE_CAP_FROM = 0.6
 ISSUE_CAP_WEIGHT = 0.8
@@ -59,7 +58,7 @@ def photo_score(learned: float | None, assessment: CompositionAssessment) -> flo
     return min(learned, 1.0 - worst * ISSUE_CAP_WEIGHT) if worst else learned
 
 
-def crop_windows(width: int, height: int, subject: tuple[float, float, float, float] | None):
+def crop_windows(subject: tuple[float, float, float, float] | None):
     """Aspect-preserving windows (normalised boxes) placing the subject's centre on a target point."""
     cx, cy = (float(subject[0] + subject[2]) / 2, float(subject[1] + subject[3]) / 2) if subject else (0.5, 0.5)
     seen = set()
@@ -146,7 +145,7 @@ class CompositionScorer:
 
     def _best_crop(self, photo: _Photo, learned: float, subject, heuristic_crop) -> tuple[float, ...]:
         """The best-scoring window among the candidates, or the full frame if none is clearly better."""
-        windows = list(crop_windows(photo.image.width, photo.image.height, subject))
+        windows = list(crop_windows(subject))
         if tuple(heuristic_crop) != FULL_FRAME:
             windows.append(tuple(float(v) for v in heuristic_crop))
         outputs = self.network.run([_cut(photo.image.rgb, box) for box in windows])
