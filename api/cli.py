@@ -175,8 +175,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from quality.service import QualityService
     from quality.settings import Settings
 
+    def service_for(models_dir: Path | None) -> QualityService:
+        return QualityService(Settings(**({"models_dir": models_dir} if models_dir else {})))
+
     try:
-        return main_eval(QualityService(Settings()), args)
+        compare = service_for(args.compare_models_dir) if args.compare_models_dir else None
+        return main_eval(service_for(args.models_dir), args, compare_service=compare)
     except LabelFileError as error:
         print(f"quality eval: {error}", file=sys.stderr)
         return 2
@@ -290,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "columns are image paths relative to DATA's folder")
     evaluate.add_argument("--better-col", default="better", help="with --pairs (default: better)")
     evaluate.add_argument("--worse-col", default="worse", help="with --pairs (default: worse)")
+    evaluate.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
+                          help="only the rows `quality train` held out at this fraction (e.g. 0.2)")
+    evaluate.add_argument("--compare-models-dir", type=Path, default=None, metavar="DIR",
+                          help="also score the rows with the models in DIR (e.g. before a refit) and report both")
+    evaluate.add_argument("--models-dir", type=Path, default=None, help="the models to evaluate (default: "
+                          "QUALITY_MODELS_DIR)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.set_defaults(handler=cmd_eval)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import math
 from collections import Counter
@@ -146,3 +147,24 @@ def read_labelled(path: Path, *, text_col: str = "text", label_col: str = "label
     if not data.rows:
         raise LabelFileError(f"{path}: no usable rows (skipped: {dict(data.skipped)})")
     return data
+
+
+HOLDOUT_SALT = b"quality-holdout-v1"
+
+
+def in_holdout(row: LabelledRow, fraction: float) -> bool:
+    """Whether a row is in the held-out part: decided by a hash of its content alone, so `quality
+    train` (which fits on the rest) and `quality eval --holdout` agree on any copy of the file,
+    whatever its row order."""
+    key = "\0".join([row.text, row.parent_text or "", row.title or "", ";".join(row.images)]).encode("utf-8")
+    value = int.from_bytes(hashlib.sha1(HOLDOUT_SALT + key).digest()[:8], "big") / 2**64
+    return value < fraction
+
+
+def split_holdout(data: LabelledData, fraction: float) -> tuple[LabelledData, LabelledData]:
+    """(fit part, held-out part) of the rows; skipped-row counts stay with both."""
+    if not 0.0 < fraction < 1.0:
+        raise LabelFileError(f"the held-out fraction must be between 0 and 1 (got {fraction})")
+    held = [in_holdout(row, fraction) for row in data.rows]
+    return (LabelledData([r for r, h in zip(data.rows, held) if not h], Counter(data.skipped)),
+            LabelledData([r for r, h in zip(data.rows, held) if h], Counter(data.skipped)))

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from eval.baselines import char_tfidf_cross_validated, composition_heuristic_scores, lexicon_scores
 from eval.checkpoint import Checkpoint, checkpoint_path
-from eval.data import LabelFileError, LabelledData, read_labelled
+from eval.data import LabelFileError, LabelledData, read_labelled, split_holdout
 from eval.diagnostics import diagnostics
 from eval.grades import GradeScale, apply_grade_scale
 from eval.metrics import (binary_metrics, bootstrap_interval, expected_calibration_error, graded_metrics,
@@ -97,7 +97,10 @@ def _round(metrics: dict) -> dict:
 def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None, label_col: str | None = None,
              group_col: str | None = None, parent_col: str | None = None, threshold: float = 0.5,
              title_col: str | None = None, image_col: str | None = None, grade_scale: str = "auto",
-             quiet: bool = False) -> dict:
+             quiet: bool = False, holdout: float | None = None, compare_service=None) -> dict:
+    """Metrics of `service`'s scores against the labels. `holdout`: only the rows `quality train`
+    held out at that fraction. `compare_service`: the same rows scored by other models too (e.g. the
+    models before a refit), reported beside with a paired bootstrap interval of the change."""
     task = TASKS[task_name]
     if task.reads == "image" and (title_col or image_col):
         raise LabelFileError(f"--title-col and --image-col are for text tasks; {task.name} reads the photo "
@@ -106,13 +109,15 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
                          label_col=label_col or task.default_label_col, group_col=group_col, parent_col=parent_col,
                          title_col=title_col, image_col=image_col,
                          label_range=(0, 1) if task.label_type == "binary" else None)
+    if holdout is not None:
+        data = split_holdout(data, holdout)[1]
     cutoffs = service.rubric.audition.bands
     scale = apply_grade_scale(data, grade_scale, cutoffs) if task.human_grades else None
     metrics = _metrics_for(task, threshold, scale, cutoffs)
     baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
-    checkpoint = Checkpoint(checkpoint_path(service, Path(path), {
-        "task": task.name, "text_col": text_col, "label_col": label_col, "parent_col": parent_col,
-        "title_col": title_col, "image_col": image_col, "grade_scale": grade_scale}))
+    checkpoint_key = {"task": task.name, "text_col": text_col, "label_col": label_col, "parent_col": parent_col,
+                      "title_col": title_col, "image_col": image_col, "grade_scale": grade_scale, "holdout": holdout}
+    checkpoint = Checkpoint(checkpoint_path(service, Path(path), checkpoint_key))
     if task.uncalibrated_score is not None:
         both = score_labelled(service, data, task, lambda post, result: (
             task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent, checkpoint)
@@ -156,6 +161,13 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
 
     report = {"task": task.name, "data": str(path), "n": len(rows), "skipped": skipped,
               "model": model, "baselines": baselines, "description": task.description}
+    if holdout is not None:
+        report["holdout"] = holdout
+    if compare_service is not None:
+        other_checkpoint = Checkpoint(checkpoint_path(compare_service, Path(path), checkpoint_key))
+        other = model_scores(compare_service, data, task, quiet, Path(path).parent, other_checkpoint)[scored]
+        other_checkpoint.finish()
+        report["compare"] = _comparison(metrics, headline, labels, scores, other, compare_service)
     if reliability is not None:
         report["reliability"] = reliability
     report["diagnostics"] = diagnostics(texts, labels, scores, binary=task.label_type == "binary",
@@ -165,6 +177,16 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     if group_col:
         report["groups"] = _by_group(metrics, rows, labels, scores, headline)
     return report
+
+
+def _comparison(metrics: Metrics, headline: str, labels, scores, other, compare_service) -> dict:
+    """The other models' metrics on the rows both scored, and the paired change in the headline metric."""
+    both = np.isfinite(other)
+    labels, scores, other = labels[both], scores[both], other[both]
+    return {"models_dir": str(compare_service.settings.models_dir), "models_version": compare_service.models_version,
+            "n": int(both.sum()), "model": _round(metrics(labels, other)),
+            f"{headline}_change_ci95": bootstrap_interval(
+                lambda y, new, old: metrics(y, new)[headline] - metrics(y, old)[headline], labels, scores, other)}
 
 
 def _by_group(metrics: Metrics, rows, labels, scores, headline) -> list[dict]:
@@ -199,6 +221,12 @@ def print_table(report: dict, stream=None) -> None:
     for name, metrics in [("model", report["model"]), *report["baselines"].items()]:
         print(f"{name:<22}" + cells(metrics), file=stream)
     print(f"model {headline} 95% CI: {report['model'].get(headline + '_ci95')}", file=stream)
+    if "compare" in report:
+        other = report["compare"]
+        print(f"\ncompared with {other['models_dir']} ({other['models_version']}) on the same {other['n']} rows:",
+              file=stream)
+        print(f"{'other models':<22}" + cells(other["model"]), file=stream)
+        print(f"change in {headline} (this - other), paired 95% CI: {other[headline + '_change_ci95']}", file=stream)
     if "groups" in report:
         print(f"\nby group (worst {headline} first)", file=stream)
         for group in report["groups"]:
@@ -210,8 +238,10 @@ def print_table(report: dict, stream=None) -> None:
                   file=stream)
 
 
-def main_eval(service, args) -> int:
+def main_eval(service, args, compare_service=None) -> int:
     if getattr(args, "pairs", False):
+        if getattr(args, "holdout", None) is not None or compare_service is not None:
+            raise LabelFileError("--holdout and --compare-models-dir compare models on labelled rows, not on --pairs")
         from eval.pairs import evaluate_pairs, print_pairs_table
 
         report = evaluate_pairs(service, args.task, args.data, better_col=args.better_col, worse_col=args.worse_col,
@@ -222,7 +252,7 @@ def main_eval(service, args) -> int:
     report = evaluate(service, args.task, args.data, text_col=args.text_col, label_col=args.label_col,
                       group_col=args.group_col, parent_col=args.parent_col, threshold=args.threshold,
                       title_col=args.title_col, image_col=args.image_col, grade_scale=args.grade_scale,
-                      quiet=args.quiet)
+                      quiet=args.quiet, holdout=getattr(args, "holdout", None), compare_service=compare_service)
     print_table(report)
     if getattr(args, "report", None):
         from eval.report import write_report

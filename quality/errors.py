@@ -51,6 +51,13 @@ class CorruptImage(QualityError):
     code = "corrupt_image"
 
 
+class NotFound(QualityError):
+    """A contest, entry or thumbnail that does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
 class Overloaded(QualityError):
     status_code = 503
     code = "overloaded"

@@ -61,11 +61,25 @@ class Settings(BaseSettings):
     # Also record every scored post's new photos in that store. Results then depend on what
     # was scored before (by design: the first poster owns a photo, later reposts are flagged).
     photo_store_record: bool = False
+    # What users store (contests, entries, judgements) lives in the database at
+    # `database_url` (SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/quality);
+    # by default a SQLite file `contests.db` (WAL) in `state_dir`.
+    state_dir: Path = Path("~/.local/share/quality")
+    database_url: str | None = None
+    # Suggested rankings: bootstrap resamples behind each entry's interval and p_top_k, and k.
+    ranking_bootstrap: int = Field(100, ge=10, le=2000)
+    ranking_top_k: int = Field(3, ge=1)
     limits: Limits = Field(default_factory=Limits)
 
     @property
     def manifest_path(self) -> Path:
         return self.models_dir / self.manifest_file
+
+    @property
+    def contest_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.state_dir.expanduser() / 'contests.db'}"
 
 
 @lru_cache(maxsize=1)

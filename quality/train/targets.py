@@ -27,6 +27,9 @@ TRAIN_TARGETS: dict[str, TrainTarget] = {
     for target in (
         TrainTarget("rubric", "quality.train.rubric",
                     "fit the audition weights (and band cut-offs) to posts people graded; writes a new rubric file"),
+        TrainTarget("civility-head", "quality.train.civility_refit",
+                    "refit the civility model's head on your own labels (the encoder is kept); compares old and new "
+                    "on a held-out part and writes a new versioned model"),
         TrainTarget("calibration", "quality.train.calibration",
                     "refit the civility calibration on labelled rows; writes a new versioned calibration model"),
     )

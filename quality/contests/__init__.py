@@ -1,0 +1,1 @@
+"""Themed contests: stored, scored entries, judges' votes, and a suggested ranking with uncertainty."""
