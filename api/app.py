@@ -7,10 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, InFlightLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import router
+from api.ui_routes import router as ui_router
 from quality.service import QualityService
 from quality.settings import Settings, get_settings
 
@@ -31,6 +33,8 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
             app.state.service = QualityService(settings)
         app.state.service.warm_up()
         yield
+        if getattr(app.state, "contests", None) is not None:
+            app.state.contests.close()
 
     app = FastAPI(
         title="quality",
@@ -42,7 +46,11 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.state.in_flight = InFlightLimit(settings.max_in_flight)
     app.state.metrics = Metrics()
     install_error_handlers(app)
+    app.state.settings = settings
+    app.state.contests = None  # opened on first use (api.contest_routes.get_contests)
     app.include_router(router)
+    app.include_router(contest_router)
+    app.include_router(ui_router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     return app

@@ -153,6 +153,78 @@ def _flush(service, chunk, output, progress, n_ok, n_failed):
     return n_ok, n_failed
 
 
+def _read_judgements(path: Path):
+    """Preferences and direct scores from a JSONL/CSV file of PairJudgement / ScoreJudgement rows."""
+    from pydantic import TypeAdapter
+
+    from quality.contests.ranking import DirectScore, Preference
+    from quality.contests.schemas import Judgement, PairJudgement
+
+    adapter = TypeAdapter(Judgement)
+    preferences, scores = [], []
+    for number, row in enumerate(read_posts(path), 1):
+        if isinstance(row, Exception):
+            raise SystemExit(f"quality rank: {path}: {row}")
+        try:
+            judgement = adapter.validate_python(row)
+        except ValidationError as error:
+            raise SystemExit(f"quality rank: {path} row {number}: {error.errors()[0]['msg']}") from error
+        if isinstance(judgement, PairJudgement):
+            preferences.append(Preference(winner=judgement.winner, loser=judgement.loser, judge=judgement.judge))
+        else:
+            scores.append(DirectScore(entry=judgement.entry, score=judgement.score, judge=judgement.judge))
+    return preferences, scores
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    from quality.contests.service import rank_posts
+    from quality.schemas import Post
+    from quality.service import QualityService
+    from quality.settings import Settings
+
+    settings = Settings()
+    service = QualityService(settings)
+    posts, failed = [], 0
+    for number, row in enumerate(read_posts(args.input), 1):
+        try:
+            if isinstance(row, Exception):
+                raise row
+            post = Post.model_validate(row)
+            posts.append(post if post.id else post.model_copy(update={"id": str(number)}))
+        except (ValidationError, ValueError) as error:
+            failed += 1
+            print(f"row {number} not ranked: {json.dumps(_error_record(row, error)['error'], ensure_ascii=False)}",
+                  file=sys.stderr)
+    preferences, scores = _read_judgements(args.judgements) if args.judgements else ([], [])
+    try:
+        ranking, not_scored = rank_posts(service, posts, args.theme, k=args.top_k or settings.ranking_top_k,
+                                bootstrap=args.bootstrap or settings.ranking_bootstrap, preferences=preferences,
+                                scores=scores)
+    except (QualityError, ValueError) as error:
+        print(f"quality rank: {error}", file=sys.stderr)
+        return 2
+    for entry_id, error in not_scored:
+        failed += 1
+        print(f"entry {entry_id} not ranked: {json.dumps(error.to_dict(), ensure_ascii=False)}", file=sys.stderr)
+    if not ranking.entries:
+        print("quality rank: no post could be scored", file=sys.stderr)
+        return 1
+    output = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        if args.json:
+            output.write(ranking.model_dump_json() + "\n")
+        else:
+            for entry in ranking.entries:
+                output.write(entry.model_dump_json() + "\n")
+    finally:
+        if args.output:
+            output.close()
+    pair = ranking.next_pair
+    print(f"ranked {len(ranking.entries)} entries for {args.theme!r} ({ranking.method}), {failed} not ranked"
+          + (f"; compare next: {pair.a} vs {pair.b} ({pair.why})" if pair else ""), file=sys.stderr)
+    return 1 if (failed and args.fail_on_error) else 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from quality.service import QualityService
     from quality.settings import Settings
@@ -275,6 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.add_argument("--fail-on-error", action="store_true", help="exit 1 if any post could not be scored")
     score.set_defaults(handler=cmd_score)
+
+    rank = commands.add_parser("rank", help="suggested ranking of contest entries (a file of posts) for a theme")
+    rank.add_argument("input", type=Path, help="JSONL, CSV or Parquet of posts (entry ids: `id`, else line number)")
+    rank.add_argument("--theme", required=True, help="the contest theme, e.g. 我的第一次长途旅行")
+    rank.add_argument("-o", "--output", type=Path, default=None,
+                      help="JSONL of ranked entries, best first (default stdout)")
+    rank.add_argument("--judgements", type=Path, default=None,
+                      help="JSONL/CSV of judges' {judge, winner, loser} and {judge, entry, score} rows")
+    rank.add_argument("--top-k", type=int, default=None, help="k of p_top_k (default QUALITY_RANKING_TOP_K, 3)")
+    rank.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples (default 100)")
+    rank.add_argument("--json", action="store_true", help="write the whole ranking as one JSON object")
+    rank.add_argument("--fail-on-error", action="store_true", help="exit 1 if any post could not be scored")
+    rank.set_defaults(handler=cmd_rank)
 
     evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
     evaluate.add_argument("--task", required=True,

@@ -85,11 +85,12 @@ def photo_pipeline(data_b64: str, runs: int = 40) -> dict:
         "n": len(stages["decode"])}
 
 
-def start_server(port: int) -> tuple[subprocess.Popen, float]:
+def start_server(port: int, state_dir: str) -> tuple[subprocess.Popen, float]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "QUALITY_STATE_DIR": state_dir},  # the contest bench's database: a temp folder
     )
     deadline = started + 60
     while time.perf_counter() < deadline:
@@ -137,9 +138,55 @@ def latency_run(client: httpx.Client, url: str, body: dict, count: int, concurre
     }
 
 
+CONTEST_ENTRIES, CONTEST_VOTES, RANKING_RUNS = 500, 2000, 15
+
+
+def contest_ranking(client: httpx.Client, base: str) -> dict:
+    """GET /contests/{id}/ranking of a contest with 500 stored entries and 2,000 judges' votes, each
+    request after a new vote (so none is served from the ranking cache); beside it, the ranking
+    computation alone in process on a synthetic contest of the same size."""
+    from quality.contests.ranking import rank, synthetic_contest
+
+    contest = client.post(f"{base}/contests", json={"name": "bench", "theme": "我的第一次长途旅行"}).json()["id"]
+    started = time.perf_counter()
+    ids = [client.post(f"{base}/contests/{contest}/entries",
+                       json={"text": f"第{i}次长途自驾，{TEXT[(i * 7) % 40:]}{i}"}).raise_for_status().json()["id"]
+           for i in range(CONTEST_ENTRIES)]
+    adding_s = time.perf_counter() - started
+    _, preferences = synthetic_contest(CONTEST_ENTRIES, CONTEST_VOTES + RANKING_RUNS, seed=1)
+    order = sorted({p.winner for p in preferences} | {p.loser for p in preferences})
+    by_item = dict(zip(order, ids))
+    votes = [{"judge": p.judge, "winner": by_item[p.winner], "loser": by_item[p.loser]} for p in preferences]
+    started = time.perf_counter()
+    for vote in votes[:CONTEST_VOTES]:
+        client.post(f"{base}/contests/{contest}/judgements", json=vote).raise_for_status()
+    voting_s = time.perf_counter() - started
+    latencies = []
+    for vote in votes[CONTEST_VOTES:]:
+        client.post(f"{base}/contests/{contest}/judgements", json=vote).raise_for_status()
+        begun = time.perf_counter()
+        client.get(f"{base}/contests/{contest}/ranking").raise_for_status()
+        latencies.append(1000 * (time.perf_counter() - begun))
+    items, in_process_votes = synthetic_contest(CONTEST_ENTRIES, CONTEST_VOTES, seed=1)
+    in_process = []
+    for _ in range(RANKING_RUNS):
+        begun = time.perf_counter()
+        rank(items, in_process_votes, bootstrap=100)
+        in_process.append(1000 * (time.perf_counter() - begun))
+    return {"entries": CONTEST_ENTRIES, "votes": CONTEST_VOTES, "n": len(latencies),
+            "ranking_http_p50_ms": round(statistics.median(latencies), 1),
+            "ranking_http_max_ms": round(max(latencies), 1),
+            "rank_in_process_p50_ms": round(statistics.median(in_process), 1),
+            "add_entry_mean_ms": round(1000 * adding_s / CONTEST_ENTRIES, 1),
+            "judgement_mean_ms": round(1000 * voting_s / CONTEST_VOTES, 1)}
+
+
 def main() -> None:
+    import tempfile
+
     port = free_port()
-    process, cold_start_s = start_server(port)
+    state_dir = tempfile.mkdtemp(prefix="quality-bench-")
+    process, cold_start_s = start_server(port, state_dir)
     base = f"http://127.0.0.1:{port}"
     results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
                      "cold_start_s": round(cold_start_s, 2)}
@@ -155,10 +202,14 @@ def main() -> None:
             photo_post = {"text": TEXT, "images": [{"data": photo_1080p_b64()}]}
             results["photo_1080p_c1"] = latency_run(client, f"{base}/score", photo_post, 100)
             results["photo_only_1080p_c1"] = latency_run(client, f"{base}/score", {"images": photo_post["images"]}, 100)
+            results["contest_ranking"] = contest_ranking(client, base)
         results["peak_rss_mb"] = round(rss_mb(process.pid), 1)
     finally:
         process.terminate()
         process.wait(timeout=30)
+        import shutil
+
+        shutil.rmtree(state_dir, ignore_errors=True)
     results["photo_pipeline_1080p"] = photo_pipeline(photo_1080p_b64())
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -172,6 +223,11 @@ def main() -> None:
     pipeline = results["photo_pipeline_1080p"]
     print("one 1080p JPEG in process (median ms): " + ", ".join(
         f"{k.removesuffix('_p50_ms')} {v}" for k, v in pipeline.items() if k.endswith("_p50_ms")))
+    contest = results["contest_ranking"]
+    print(f"contest ranking, {contest['entries']} entries / {contest['votes']} votes: GET ranking p50 "
+          f"{contest['ranking_http_p50_ms']} ms (max {contest['ranking_http_max_ms']}), rank() in process "
+          f"{contest['rank_in_process_p50_ms']} ms; adding an entry {contest['add_entry_mean_ms']} ms, "
+          f"a judgement {contest['judgement_mean_ms']} ms (means)")
     print(f"wrote {RESULTS}")
 
 

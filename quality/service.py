@@ -17,6 +17,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from quality.errors import QualityError
 from quality.image import DecodedImage, decode_base64_image
 from quality.image.duplicates import near_duplicate_pairs
@@ -37,6 +39,15 @@ class PreparedPost:
     post: Post
     text_item: TextItem
     images: list[DecodedImage]
+
+
+@dataclass
+class ScoredPost:
+    """A result with what was computed on the way, for callers that store posts (contests)."""
+
+    result: ScoreResult
+    images: list[DecodedImage]  # upright, downscaled RGB
+    text_embedding: np.ndarray | None  # the service's sentence embedding of title + text; None without text
 
 
 class QualityService:
@@ -94,9 +105,19 @@ class QualityService:
             self._prepare(post, f"{batch_field}[{i}]." if batch_field is not None else "")
             for i, post in enumerate(posts)
         ]
-        dimension_results = self._run_dimensions(prepared)
+        return self._score_prepared(prepared)[0]
+
+    def score_with_inputs(self, post: Post) -> ScoredPost:
+        """One post's result, its decoded photos and its text embedding."""
+        prepared = self._prepare(post, "")
+        [result], text_batch = self._score_prepared([prepared])
+        embedding = text_batch.embeddings[0].copy() if prepared.text_item.has_text else None
+        return ScoredPost(result=result, images=prepared.images, text_embedding=embedding)
+
+    def _score_prepared(self, prepared: list[PreparedPost]) -> tuple[list[ScoreResult], TextBatch]:
+        dimension_results, text_batch = self._run_dimensions(prepared)
         return [self._result(item, {name: dimension_results[name][i] for name in dimension_results})
-                for i, item in enumerate(prepared)]
+                for i, item in enumerate(prepared)], text_batch
 
     def _prepare(self, post: Post, field_prefix: str) -> PreparedPost:
         limits = self.settings.limits
@@ -119,7 +140,7 @@ class QualityService:
         )
         return PreparedPost(post=post, text_item=text_item, images=images)
 
-    def _run_dimensions(self, prepared: list[PreparedPost]) -> dict[str, list]:
+    def _run_dimensions(self, prepared: list[PreparedPost]) -> tuple[dict[str, list], TextBatch]:
         text_batch = TextBatch([item.text_item for item in prepared], load_encoder(self.store))
         image_batch = [item.images for item in prepared]
         inputs = {"text": text_batch, "images": image_batch}
@@ -128,7 +149,7 @@ class QualityService:
             reads = DIMENSIONS[name].reads
             results[name] = scorer.score_batch(
                 PostBatch(text_batch, image_batch, results) if reads == "post" else inputs[reads])
-        return results
+        return results, text_batch
 
     def _result(self, item: PreparedPost, scores: dict) -> ScoreResult:
         language = self.settings.reason_language

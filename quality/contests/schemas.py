@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from quality.schemas import ScoreResult
 
@@ -72,6 +72,18 @@ class ScoreJudgement(BaseModel):
     judge: str = Judge
     entry: str = Field(min_length=1, max_length=64)
     score: float = Field(ge=0.0, le=100.0, description="the judge's own score, on the audition scale 0-100")
+
+
+def _judgement_kind(value) -> str:
+    if isinstance(value, dict):
+        return "~score" if "entry" in value or "score" in value else "~pair"
+    return "~score" if isinstance(value, ScoreJudgement) else "~pair"
+
+
+# A body with `entry` or `score` is a direct score, anything else a preference: errors then name
+# the fields of the kind that was meant. (Tags start with "~": error locations leave them out.)
+Judgement = Annotated[Union[Annotated[PairJudgement, Tag("~pair")], Annotated[ScoreJudgement, Tag("~score")]],
+                      Discriminator(_judgement_kind)]
 
 
 class JudgementRecord(BaseModel):

@@ -1,0 +1,140 @@
+"""Engines and migrations of the contest store: SQLite (embedded default) or PostgreSQL by URL.
+
+SQLite connections run in WAL mode with `synchronous=FULL`, so a committed transaction is on
+disk when `commit` returns (a SIGKILL or power cut loses nothing that was answered), and with
+foreign keys enforced. Write transactions start with `BEGIN IMMEDIATE` (see `writer`): they
+take the write lock before reading, so concurrent writers wait their turn (`busy_timeout`)
+instead of failing on a stale snapshot.
+
+The schema is Alembic's: `upgrade(engine)` runs the revisions under `migrations/versions/`
+in one transaction, with no alembic.ini.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a SQLite writer waits for another connection's write lock (seconds).
+BUSY_TIMEOUT_S = 30.0
+# Execution option: how a SQLite transaction begins ("DEFERRED" unless told "IMMEDIATE").
+SQLITE_BEGIN_OPTION = "quality_sqlite_begin"
+# Alembic keeps its running migration in module globals (`alembic.context`): one at a time
+# per process. Processes wait for each other in the database (SQLite write lock, PostgreSQL
+# advisory lock).
+_ALEMBIC_LOCK = threading.Lock()
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine for `url` (SQLAlchemy URL). SQLite: `~` expanded, parent folder created, WAL,
+    synchronous=FULL, foreign keys on, busy timeout (an in-memory database is one per thread:
+    for tools, not the service). PostgreSQL: pool_pre_ping; a bare `postgresql://` URL uses
+    psycopg 3 (the driver the project installs)."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True, echo=echo)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        database = str(Path(database).expanduser())
+        parsed = parsed.set(database=database)
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        parsed,
+        echo=echo,
+        connect_args={"timeout": BUSY_TIMEOUT_S, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:
+        # The driver's own implicit BEGINs off: `_on_begin` emits them (documented SQLAlchemy
+        # recipe), so PRAGMAs run outside a transaction and writers can BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise RuntimeError(f"SQLite refused WAL mode for {database} (journal_mode={mode})")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
+            raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE, not {mode!r}")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine (same pool) whose transactions are for writing: on SQLite they begin
+    IMMEDIATE. On other backends it changes nothing."""
+    return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+
+
+def alembic_config(connection=None) -> Config:
+    """An Alembic config for the contest migrations, no alembic.ini needed. With
+    `connection`, env.py migrates through it."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision the code knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision; None for a database never migrated."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` (default: the newest). Idempotent; concurrent
+    callers wait for each other; a failing revision leaves the database as it was."""
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    found = current_revision(engine)
+    if found is not None and found not in known:
+        raise RuntimeError(f"the contest database is at revision {found!r}, which this version of the "
+                           f"service does not know (newest known: {head_revision()!r}): upgrade the service")
+    with _ALEMBIC_LOCK, engine.connect() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+def new_revision(message: str, *, url: str = "sqlite://") -> None:
+    """Write the next revision file after a change to `tables.py`, autogenerated against a
+    database migrated to head (default: an in-memory SQLite). Review it before committing:
+    a revision must never drop data."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        number = int(head_revision()) + 1
+        with _ALEMBIC_LOCK, engine.connect() as connection:
+            command.revision(alembic_config(connection), message=message, autogenerate=True,
+                             rev_id=f"{number:04d}")
+    finally:
+        engine.dispose()
