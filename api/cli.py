@@ -116,6 +116,10 @@ def score_rows(service, rows: list[dict | Exception]) -> list[dict]:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    if getattr(args, "engine", "local") == "ray":
+        from quality.distributed.data_jobs import cmd_score_ray  # imports ray only when it runs
+
+        return cmd_score_ray(args)
     from tqdm import tqdm
 
     from quality.service import QualityService
@@ -252,7 +256,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     try:
         compare = service_for(args.compare_models_dir) if args.compare_models_dir else None
-        return main_eval(service_for(args.models_dir), args, compare_service=compare)
+        service = service_for(args.models_dir)
+        if getattr(args, "engine", "local") == "ray":
+            from quality.distributed import RayUnavailable
+            from quality.distributed.data_jobs import ray_scored_eval
+
+            try:
+                with ray_scored_eval(service, args, compare_service=compare):  # scores on Ray, then metrics here
+                    return main_eval(service, args, compare_service=compare)
+            except RayUnavailable as error:
+                print(f"quality eval: {error}", file=sys.stderr)
+                return 2
+        return main_eval(service, args, compare_service=compare)
     except LabelFileError as error:
         print(f"quality eval: {error}", file=sys.stderr)
         return 2
@@ -332,6 +347,17 @@ def cmd_photos_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--engine local|ray and where Ray runs (the ray extra: pip install '.[ray]'; see quality.distributed)."""
+    parser.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this process; ray: Ray Data workers (JSONL/Parquet in and out, resumable)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to use, e.g. auto or ray://head:10001 (default RAY_ADDRESS, else a "
+                             "local instance on loopback)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="Ray workers, each QUALITY_RAY_WORKER_CPUS CPUs (default: as many as fit)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="quality", description="Content-quality scoring for brand communities.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -346,6 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("-o", "--output", type=Path, default=None, help="JSONL of results (default stdout)")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.add_argument("--fail-on-error", action="store_true", help="exit 1 if any post could not be scored")
+    add_engine_arguments(score)
+    score.add_argument("--keep-parts", action="store_true",
+                       help="with --engine ray: keep OUT.parts/ (one JSONL file per part) after joining them")
     score.set_defaults(handler=cmd_score)
 
     rank = commands.add_parser("rank", help="suggested ranking of contest entries (a file of posts) for a theme")
@@ -386,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--models-dir", type=Path, default=None, help="the models to evaluate (default: "
                           "QUALITY_MODELS_DIR)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_engine_arguments(evaluate)
     evaluate.set_defaults(handler=cmd_eval)
 
     train = commands.add_parser("train", help="(re)build a part of the scoring from labelled data")

@@ -54,7 +54,12 @@ class _BodyTooLarge(Exception):
 
 
 class InFlightLimit:
-    """At most `limit` scoring requests at once; the next gets 503 + Retry-After at once, not a queue."""
+    """At most `limit` scoring requests at once; the next gets 503 + Retry-After at once, not a queue.
+
+    Guards `POST /score/batch` and contest entries. `POST /score` is bounded by its
+    micro-batcher's queue instead (`queue_max_items`, quality.batching): a limit of 8 requests
+    would also cap its batches at 8 posts.
+    """
 
     def __init__(self, limit: int):
         self.limit = limit

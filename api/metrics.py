@@ -18,6 +18,20 @@ class Metrics:
         )
         self.items = Counter("quality_scored_items_total", "posts scored", registry=self.registry)
         self.in_flight = Gauge("quality_in_flight_requests", "scoring requests in flight", registry=self.registry)
+        # POST /score micro-batching (quality.batching): posts waiting, batch sizes, model time per batch.
+        self.batch_pending = Gauge("quality_batch_pending_posts", "posts waiting to be batched (decoding or queued)",
+                                   registry=self.registry)
+        self.batch_size = Histogram("quality_batch_size", "posts per micro-batch of POST /score",
+                                    registry=self.registry, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.batch_seconds = Histogram(
+            "quality_batch_seconds", "time to score one micro-batch", registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+
+    def observe_batch(self, size: int, seconds: float) -> None:
+        """Called by the batcher's worker after each batch."""
+        self.batch_size.observe(size)
+        self.batch_seconds.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

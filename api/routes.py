@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.limits import InFlightLimit
 from api.metrics import Metrics
+from quality.batching import MicroBatcher
 from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, ServiceInfo
 from quality.service import QualityService
 
@@ -26,9 +28,15 @@ def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_batcher(request: Request) -> MicroBatcher | None:
+    """The `POST /score` micro-batcher; None when the app's lifespan has not run (no start-up)."""
+    return getattr(request.app.state, "batcher", None)
+
+
 ServiceDep = Annotated[QualityService, Depends(get_service)]
 InFlightDep = Annotated[InFlightLimit, Depends(get_in_flight)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 
 ERRORS = {
     413: {"description": "over a limit (body, text length, image size or pixels, counts)"},
@@ -39,12 +47,24 @@ ERRORS = {
 
 
 @router.post("/score", response_model=ScoreResult, responses=ERRORS, tags=["scoring"])
-def score(post: Post, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep) -> ScoreResult:
+async def score(post: Post, service: ServiceDep, in_flight: InFlightDep, batcher: BatcherDep,
+                metrics: MetricsDep) -> ScoreResult:
     """Score one post or reply."""
-    with in_flight:
-        result = service.score(post)
+    if batcher is None:
+        result = await run_in_threadpool(_score_alone, service, in_flight, post)
+    else:
+        # Posts arriving together are scored as one batch (quality.batching), bounded by the
+        # batcher's queue (503 when full) instead of the in-flight limit. Checks and photo
+        # decoding run in a thread; the wait for the batch holds none.
+        future = await run_in_threadpool(batcher.submit, post)
+        result = await batcher.result_async(future)
     metrics.items.inc()
     return result
+
+
+def _score_alone(service: QualityService, in_flight: InFlightLimit, post: Post) -> ScoreResult:
+    with in_flight:
+        return service.score(post)
 
 
 @router.post("/score/batch", response_model=BatchResponse, responses=ERRORS, tags=["scoring"])
@@ -69,8 +89,10 @@ def info(service: ServiceDep) -> ServiceInfo:
 
 
 @router.get("/metrics", tags=["service"], response_class=Response)
-def metrics(metrics: MetricsDep, in_flight: InFlightDep) -> Response:
+def metrics(metrics: MetricsDep, in_flight: InFlightDep, batcher: BatcherDep) -> Response:
     """Prometheus metrics."""
     metrics.in_flight.set(in_flight.in_flight)
+    if batcher is not None:
+        metrics.batch_pending.set(batcher.pending)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

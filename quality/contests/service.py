@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from quality.contests.checks import Candidate, content_flags, repeated_content, text_fingerprint
-from quality.contests.ranking import DirectScore, Item, Preference, RankResult, rank
 from quality.contests.schemas import (Contest, ContestCreate, Entry, PairJudgement, RankedEntry, Ranking,
                                       RankingInputs, ScoreJudgement, SuggestedPair)
 from quality.contests.store import ContestStore, StoredEntry, StoredImage
@@ -20,6 +19,9 @@ from quality.errors import InvalidInput, QualityError
 from quality.schemas import Post
 from quality.service import QualityService
 from quality.settings import Settings
+
+if TYPE_CHECKING:  # the ranking (choix, scipy.stats) loads on first use, not at server start
+    from quality.contests.ranking import DirectScore, Preference
 
 RANKING_CACHE = 32  # contests whose last ranking is kept (recomputed when an entry or judgement arrives)
 
@@ -129,6 +131,8 @@ class ContestService:
             entries = self._entries.get(entries_key)
         if entries is None:
             entries = self.store.entries(contest_id)
+        from quality.contests.ranking import DirectScore, Preference
+
         votes = self.store.votes(contest_id)
         preferences = [Preference(winner=winner, loser=loser, judge=judge)
                        for kind, judge, winner, loser, _, _ in votes if kind == "pair"]
@@ -149,8 +153,10 @@ def build_ranking(entries: list[StoredEntry], preferences: list[Preference], sco
                   theme: str, k: int, bootstrap: int, thumbnail_url: Callable[[str, str, int], str] | None = None,
                   contest_id: str | None = None) -> Ranking:
     """The suggested ranking of stored (or freshly scored) entries, in the API's shape."""
+    from quality.contests.ranking import Item, rank
+
     by_id = {entry.id: entry for entry in entries}
-    outcome: RankResult = rank([Item(id=e.id, model_score=e.audition_score) for e in entries], preferences, scores,
+    outcome = rank([Item(id=e.id, model_score=e.audition_score) for e in entries], preferences, scores,
                                k=min(k, max(1, len(entries))), bootstrap=bootstrap)
     ranked = []
     for item in outcome.items:
