@@ -41,9 +41,14 @@ def targets(results: dict) -> list[dict]:
          _get(results, "text_post_c1", "p50_ms"),
          [("in process", _get(inproc, "text_post", "p50_ms"), " ms"),
           ("GET /health", _get(results, "health_c1", "p50_ms"), " ms")]),
+        ("text_post_p50_c1_head", "  the same, QUALITY_CIVILITY_MODEL=head", "<=", 10.0, " ms",
+         _get(results, "head_profile", "text_post_c1", "p50_ms"), []),
         ("batch_posts_per_s", "text posts/s via /score/batch (256/request, conc. 1)", ">=", 500.0, "/s",
          _get(results, "batch_256_text", "posts_per_s"),
          [("in process", _get(inproc, "batch_256_text", "posts_per_s"), "/s")]),
+        ("batch_posts_per_s_head", "  the same, QUALITY_CIVILITY_MODEL=head", ">=", 500.0, "/s",
+         _get(results, "head_profile", "batch_256_text", "posts_per_s"),
+         [("USE encoder alone", _get(enc, "use-multilingual-v3", "texts_per_s"), "/s")]),
         ("e5_vs_sentence_transformers", "e5 serving path / sentence-transformers fp32 (texts/s, batch 64)",
          ">=", 3.0, "x", _get(results, "encoders", "vs_reference", PROJECT, "throughput_ratio"),
          [(PROJECT, _get(enc, PROJECT, "texts_per_s"), "/s"), (REFERENCE, _get(enc, REFERENCE, "texts_per_s"), "/s")]),
@@ -57,6 +62,8 @@ def targets(results: dict) -> list[dict]:
         ("cold_start", "cold start to first /score answer", "<=", 5.0, " s",
          results.get("cold_start_first_answer_s"),
          [("ready", results.get("cold_start_s"), " s"), ("app imports only", floor.get("import_s"), " s")]),
+        ("cold_start_head", "  the same, QUALITY_CIVILITY_MODEL=head", "<=", 5.0, " s",
+         _get(results, "head_profile", "cold_start_first_answer_s"), []),
     ]
     out = []
     for key, label, op, goal, unit, measured, refs in rows:
@@ -170,6 +177,15 @@ def render(results: dict) -> str:
                     f"{_fmt(floor.get('rss_mb'), ' MB')}")
     if "cold_start_s" in results:
         lines += cold + [""]
+    if "head_profile" in results:
+        head = results["head_profile"]
+        lines += ["throughput profile, QUALITY_CIVILITY_MODEL=head (p50 / posts per s): " + ", ".join(
+            f"{name} {_fmt(_get(head, name, 'p50_ms'), ' ms')}"
+            + (f" ({_fmt(_get(head, name, 'posts_per_s'), ' posts/s')})" if _get(head, name, "posts_per_s") else
+               f" ({_fmt(_get(head, name, 'requests_per_s'), ' req/s')})")
+            for name in ("text_post_c1", "text_post_c8", "text_post_c32", "batch_256_text") if name in head)
+            + f"; cold start {_fmt(head.get('cold_start_first_answer_s'), ' s')}, peak RSS "
+              f"{_fmt(head.get('peak_rss_mb'), ' MB')}", ""]
     if "curves" in results:
         lines += _curves_section(results["curves"]) + [""]
     if "service_in_process" in results:

@@ -38,7 +38,10 @@ from bench.workload import ROOT, load_average, photo_1080p_b64  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 QUICK_RESULTS = ROOT / "bench" / "results" / "quick.json"  # default for --scale != 1 or some sections only
-SECTIONS = ("server", "inprocess", "encoders", "floor")
+SECTIONS = ("server", "head", "inprocess", "encoders", "floor")
+# The throughput profile: the same server with the civility head instead of the fine-tuned e5.
+HEAD_PROFILE_ENV = {"QUALITY_CIVILITY_MODEL": "head"}
+HEAD_SCENARIOS = ("text_post_c1", "text_post_c8", "text_post_c32", "batch_256_text")
 
 
 class Progress:
@@ -73,6 +76,34 @@ def run_server_section(results: dict, scale: float, progress: Progress) -> None:
     finally:
         srv.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def run_head_section(results: dict, scale: float, progress: Progress) -> None:
+    """Cold start and the text scenarios of a server with QUALITY_CIVILITY_MODEL=head."""
+    import httpx
+
+    state_dir = tempfile.mkdtemp(prefix="quality-bench-")
+    progress("starting the server with QUALITY_CIVILITY_MODEL=head")
+    srv = server.Server(state_dir, env=HEAD_PROFILE_ENV)
+    profile: dict = {"env": HEAD_PROFILE_ENV}
+    try:
+        srv.wait_ready()
+        profile["cold_start_s"] = round(srv.ready_s, 2)
+        profile["cold_start_first_answer_s"] = round(srv.first_answer_s, 2)
+        scenarios = server.http_scenarios()
+        with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
+            for name in HEAD_SCENARIOS:
+                progress(f"head profile: {name}")
+                path, body, items, concurrency, count, budget_s = scenarios[name]
+                profile[name] = server.load_run(
+                    client, f"{srv.base}{path}", body, items=items, concurrency=concurrency,
+                    count=server.scaled_count(count, scale, floor=min(count, concurrency)),
+                    budget_s=server.scaled(budget_s, scale), warmup=1 if items > 64 else 2)
+        profile["peak_rss_mb"] = srv.peak_rss_mb()
+    finally:
+        srv.stop()
+        shutil.rmtree(state_dir, ignore_errors=True)
+    results["head_profile"] = profile
 
 
 def run_inprocess_section(results: dict, scale: float, progress: Progress) -> None:
@@ -117,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     runners = {
         "server": lambda: run_server_section(results, args.scale, progress),
+        "head": lambda: run_head_section(results, args.scale, progress),
         "inprocess": lambda: run_inprocess_section(results, args.scale, progress),
         "encoders": lambda: run_encoders_section(results, args.scale, progress, threads),
         "floor": lambda: results.__setitem__("cold_start_reference", server.import_floor()),

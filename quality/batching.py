@@ -22,7 +22,9 @@ How a post goes through:
    was queued for more to arrive (or until `max_batch` are there), and scores what it took
    as one batch. When the worker was busy, the oldest post has already waited longer than
    that, so the next batch starts at once with everything that queued meanwhile: batches
-   grow with the load by themselves, and an idle server adds at most `max_wait_ms`.
+   grow with the load by themselves. The worker waits only under load (the last batch had more
+   than one post, or posts are being prepared right now): a lone post on an idle server is
+   scored at once, with no batching delay.
 4. Each post's future gets its own result. The service's results do not depend on the rest
    of the batch (the contract: "the same input gives the same result, alone or inside any
    batch"; up to float round-off, which now and then moves the last rounded digit of a
@@ -105,6 +107,7 @@ class MicroBatcher:
         self._records_photos = settings.photo_store is not None and settings.photo_store_record
         self._queue: deque[_Queued] = deque()
         self._pending = 0  # admitted and not yet taken by the worker: being prepared, or queued
+        self._last_batch_size = 1  # of the batch taken last: > 1 means posts arrive together
         self._cond = threading.Condition()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -237,7 +240,11 @@ class MicroBatcher:
                 if self._closing and self._pending == 0:
                     return None
                 self._cond.wait()
-            deadline = self._queue[0].queued_at + self.max_wait_s
+            # Wait for company only under load (the last batch had company, or posts are being
+            # prepared right now): a lone post on an idle server is scored at once, so
+            # concurrency 1 pays no batching delay.
+            under_load = self._last_batch_size > 1 or self._pending > len(self._queue)
+            deadline = self._queue[0].queued_at + (self.max_wait_s if under_load else 0.0)
             while len(self._queue) < self.max_batch and not self._closing:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -245,6 +252,7 @@ class MicroBatcher:
                 self._cond.wait(remaining)
             taken = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             self._pending -= len(taken)
+            self._last_batch_size = len(taken)
             self._cond.notify_all()
         # After this a caller's timeout no longer cancels the post: it is being scored.
         return [item for item in taken if item.future.set_running_or_notify_cancel()]

@@ -59,6 +59,8 @@ class QualityService:
             self.store.verify()
         self.rubric = load_rubric(self.settings.rubric_path)
         self.models_version = models_version(self.store.manifest)
+        if self.settings.civility_model == "head":  # results from another civility model: say so
+            self.models_version += "+civility-head"
         self._scorers: dict[str, DimensionScorer] | None = None
         self._build_lock = threading.Lock()
         self._photo_store: PhotoHashStore | None = None

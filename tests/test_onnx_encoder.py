@@ -293,3 +293,23 @@ def test_configured_encoder_directory_is_used_and_foreign_heads_are_refused(tmp_
         QualityService(settings).warm_up()
     with pytest.raises(ModelIntegrityError, match="neither"):
         build_encoder(str(tmp_path / "no-such-dir"), threads=1)
+
+
+def test_served_int8_civility_model_agrees_with_its_fp32_export(service):
+    """The civility model is served as static int8 ONNX (1.6x the fp32 ONNX throughput here): on
+    texts the tests write, its P(offensive) stays close to the fp32 export's and no decision flips."""
+    from quality.text.civility_e5 import StackedCivilityHead, ensure_civility_onnx
+    from quality.text.onnx_encoder import encoder_from_onnx_dir
+    from tests.test_eval import POLITE, RUDE
+
+    store = service.store
+    adapter = store.path("civility-e5", "adapter_weights").parent
+    head = StackedCivilityHead.load(store.path("civility-e5", "head"))
+    texts = RUDE + POLITE + ["这车油耗还可以，就是后排有点挤", "你懂个屁，别在这里误导新人", "楼主辛苦了，路线图很清楚"]
+    p = {}
+    for variant in ("fp32", "int8"):
+        model = ensure_civility_onnx(adapter, service.settings.cache_dir, variant=variant)
+        encoder = encoder_from_onnx_dir(model.parent, model.name, threads=service.settings.threads)
+        p[variant] = head.offensive_probability(texts, encoder.encode(texts))
+    assert np.max(np.abs(p["int8"] - p["fp32"])) < 0.1
+    assert np.array_equal(p["int8"] >= 0.5, p["fp32"] >= 0.5)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quality.schemas import Post
 from quality.text.batch import TextBatch, TextItem, load_encoder
@@ -79,3 +81,20 @@ def test_attribution_spans_point_at_the_words_the_model_reacts_to(service):
     assert "害人" in attributed or "女司机" in attributed
     assert all(0 < s.score <= 1 and 0 <= s.start < s.end <= len(text) for s in civility.spans)
     assert dims(service, "谢谢楼主分享，很实用").civility.spans == []
+
+
+AWKWARD_TEXTS = ["", " ", "a", "ＡＢ　ｃ", "你是不是\n\n\t傻  逼", "İstanbul ÉCOLE ß", "😀😀x", "𠀀𠀁 extension B",
+                 "line\nbreak", "\u200b\u200dzero width", "a" * 500, "混合 mixed ТЕКСТ 123 !!", "\r\n\r\n"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
+def test_char_ngram_counts_equal_scikit_learns_hashing_vectorizer(texts):
+    from quality.text.char_ngrams import hashed_char_counts
+    from quality.text.civility_head import CHAR_NGRAM_RANGE, HASH_FEATURES, char_ngram_hasher
+
+    for batch in (texts, AWKWARD_TEXTS):
+        ours = hashed_char_counts(batch, CHAR_NGRAM_RANGE, HASH_FEATURES)
+        theirs = char_ngram_hasher().transform(batch).tocsr()
+        assert ours.shape == theirs.shape
+        assert (ours != theirs.astype(np.float32)).nnz == 0

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from quality.calibration import load_calibration
+from quality.calibration import IDENTITY, load_calibration
 from quality.model_store import ModelStore
 from quality.schemas import CivilityScore, Span
 from quality.text.batch import TextBatch, TextItem, load_encoder, require_trained_on
@@ -78,9 +78,10 @@ class FineTunedClassifier:
 
 
 def load_classifier(store: ModelStore, encoder):
-    """The fine-tuned model when the manifest declares it, else the embedding head."""
+    """The fine-tuned model when the manifest declares it (and QUALITY_CIVILITY_MODEL does not ask
+    for the head), else the embedding head."""
     declared = {entry.name for entry in store.manifest.models}
-    if FINETUNED_MODEL in declared:
+    if FINETUNED_MODEL in declared and store.settings.civility_model == "fine-tuned":
         return store.get(FINETUNED_MODEL, FineTunedClassifier)
     return EmbeddingClassifier(store, encoder)
 
@@ -97,7 +98,9 @@ class CivilityScorer:
         self.lexicon = default_lexicon()
         self.version = self.classifier.version
         self.classifier_name = "fine-tuned e5" if isinstance(self.classifier, FineTunedClassifier) else "head"
-        self.calibration = load_calibration(store, CALIBRATION_MODEL)
+        # The calibration map was fitted to the fine-tuned model's outputs.
+        self.calibration = (load_calibration(store, CALIBRATION_MODEL)
+                            if isinstance(self.classifier, FineTunedClassifier) else IDENTITY)
         if self.calibration.method != "identity":
             self.version = f"{self.version}+calibration.{self.calibration.version}"
         self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)

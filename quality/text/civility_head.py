@@ -16,15 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
+from quality.text.char_ngrams import hashed_char_counts
 from quality.text.npz_file import read_head_file, write_head_file
 
 CHAR_NGRAM_RANGE = (1, 3)
 HASH_FEATURES = 2**18  # 262k buckets: few collisions for 1-3 char grams of COLD's vocabulary
 
 
-def char_ngram_hasher() -> HashingVectorizer:
+def char_ngram_hasher():
+    """scikit-learn's vectoriser the heads were trained with (training code; serving uses
+    `hashed_char_counts`, the same transform without importing scikit-learn)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
     return HashingVectorizer(
         analyzer="char",
         ngram_range=CHAR_NGRAM_RANGE,
@@ -37,7 +41,7 @@ def char_ngram_hasher() -> HashingVectorizer:
 
 def char_ngram_tfidf(texts: list[str], idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear TF x IDF, L2-normalised per row (as sklearn's TfidfTransformer)."""
-    counts = char_ngram_hasher().transform(texts).tocsr().astype(np.float32)
+    counts = hashed_char_counts(texts, CHAR_NGRAM_RANGE, HASH_FEATURES)
     counts.data = 1.0 + np.log(counts.data)
     weighted = counts.multiply(idf.astype(np.float32)).tocsr()
     norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
