@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import ApiKeyAuth, parse_api_keys
 from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, InFlightLimit
@@ -27,6 +28,7 @@ DESCRIPTION = (
 
 def create_app(settings: Settings | None = None, service: QualityService | None = None) -> FastAPI:
     settings = settings or get_settings()
+    api_keys = parse_api_keys(settings.api_keys)  # InvalidApiKeys (a bad entry) stops start-up here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -64,4 +66,6 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.include_router(ui_router)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
+    # Outermost: no key, no body read (api/auth.py; a no-op without QUALITY_API_KEYS).
+    app.add_middleware(ApiKeyAuth, keys=api_keys)
     return app

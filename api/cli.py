@@ -35,15 +35,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from quality.settings import Settings
 
+    from api.auth import InvalidApiKeys, parse_api_keys
+
     settings = Settings()
     host = args.host or settings.host
     port = args.port or settings.port
-    if not is_loopback(host):
-        # API keys arrive with the auth work (issue 10); until then only loopback is safe.
-        print(f"refusing to bind {host}: only loopback addresses are served until API keys are supported",
-              file=sys.stderr)
+    try:
+        api_keys = parse_api_keys(settings.api_keys)
+    except InvalidApiKeys as error:
+        print(f"quality serve: {error}", file=sys.stderr)
+        return 2
+    if not is_loopback(host) and not api_keys:
+        print(f"quality serve: refusing to bind {host} without API keys: set QUALITY_API_KEYS "
+              "(make keys with `quality keys new --scope ...`) or serve a loopback address", file=sys.stderr)
         return 2
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    """A new random API key, printed once (stdout line 1), and its QUALITY_API_KEYS entry (line 2)."""
+    from api.auth import InvalidApiKeys, new_key
+
+    try:
+        key, entry = new_key(args.scope, args.name)
+    except InvalidApiKeys as error:
+        print(f"quality keys: {error}", file=sys.stderr)
+        return 2
+    print(key)
+    print(entry)
+    print("line 1: the key, shown only now: give it to its user (Authorization: Bearer <key>).\n"
+          "line 2: add it to QUALITY_API_KEYS (comma- or newline-separated); only its hash is stored.",
+          file=sys.stderr)
     return 0
 
 
@@ -366,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default=None, help="default QUALITY_HOST or 127.0.0.1")
     serve.add_argument("--port", type=int, default=None, help="default QUALITY_PORT or 8000")
     serve.set_defaults(handler=cmd_serve)
+
+    keys = commands.add_parser("keys", help="API keys (QUALITY_API_KEYS; see SECURITY.md)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_new = key_commands.add_parser("new", help="make a key: prints it once, and its QUALITY_API_KEYS entry")
+    keys_new.add_argument("--scope", required=True, help="score, judge, admin, or several joined by '+'")
+    keys_new.add_argument("--name", default=None, help="who holds it (logged on refusals; A-Z a-z 0-9 _ . @ -)")
+    keys_new.set_defaults(handler=cmd_keys_new)
 
     score = commands.add_parser("score", help="score a JSONL/CSV/Parquet file of posts")
     score.add_argument("input", type=Path)

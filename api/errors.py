@@ -46,6 +46,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == "There was an error parsing the body":
+            # FastAPI's 400 for a JSON body it cannot decode at all (invalid UTF-8, nesting too
+            # deep for the parser): the contract's 422 invalid_json, as for malformed JSON.
+            message = "the body could not be read as JSON (invalid UTF-8, nesting too deep or a number too long)"
+            return JSONResponse(error_body("invalid_json", message), 422)
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(error.status_code, "http_error")
         return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=error.headers)
 

@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     ray_ingress_replicas: int = Field(1, ge=1)
     ray_worker_cpus: float = Field(1.0, gt=0)
     ray_part_rows: int = Field(1024, ge=64)
+    # API keys, stored hashed: comma- or newline-separated `sha256:<64 hex>:<scope>[+<scope>...][:<name>]`
+    # entries (scopes: score, judge, admin), made by `quality keys new`. Set: every endpoint but
+    # /health wants `Authorization: Bearer <key>` (api/auth.py, SECURITY.md). None: no auth, and
+    # `quality serve` binds loopback addresses only.
+    api_keys: str | None = None
     limits: Limits = Field(default_factory=Limits)
 
     @property
