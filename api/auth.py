@@ -215,13 +215,8 @@ class ApiKeyAuth:
             await self._deny(scope, send, 401, "unauthorized",
                              "this endpoint needs 'Authorization: Bearer <key>'", template)
             return
-        key = find_key(self.keys, presented)
+        key = await self._known_key_with_scope(scope, send, presented, needed, template)
         if key is None:
-            await self._deny(scope, send, 401, "unauthorized", "unknown API key", template, error="invalid_token")
-            return
-        if not key.allows(needed):
-            await self._deny(scope, send, 403, "forbidden", f"this API key lacks the '{needed}' scope",
-                             template, name=key.name)
             return
         if via_cookie and method not in ("GET", "HEAD") and not _same_origin(headers):
             await self._deny(scope, send, 403, "forbidden",
@@ -230,19 +225,26 @@ class ApiKeyAuth:
             return
         await self.app(scope, receive, send)
 
+    async def _known_key_with_scope(self, scope: Scope, send: Send, presented: str, needed: str, template: str):
+        """The stored key matching `presented` if it has the scope; else the 401 or 403 is sent and None returned."""
+        key = find_key(self.keys, presented) if presented else None
+        if key is None:
+            await self._deny(scope, send, 401, "unauthorized", "unknown API key", template, error="invalid_token")
+            return None
+        if not key.allows(needed):
+            await self._deny(scope, send, 403, "forbidden", f"this API key lacks the '{needed}' scope",
+                             template, name=key.name)
+            return None
+        return key
+
     async def _login(self, scope: Scope, send: Send, needed: str, template: str, query: list) -> None:
         presented = next(value for name, value in query if name == "key")
         rest = [(name, value) for name, value in query if name != "key"]
         # Redacted in place: uvicorn's access log reads the same scope.
         scope["query_string"] = urlencode([("key", "[redacted]"), *rest]).encode("latin-1")
         # A key that is not cookie-safe is never put in a header (Set-Cookie injection).
-        key = find_key(self.keys, presented) if COOKIE_SAFE.fullmatch(presented) else None
-        if key is None:
-            await self._deny(scope, send, 401, "unauthorized", "unknown API key", template, error="invalid_token")
-            return
-        if not key.allows(needed):
-            await self._deny(scope, send, 403, "forbidden", f"this API key lacks the '{needed}' scope",
-                             template, name=key.name)
+        safe = presented if COOKIE_SAFE.fullmatch(presented) else ""
+        if await self._known_key_with_scope(scope, send, safe, needed, template) is None:
             return
         location = scope.get("root_path", "") + scope["path"] + (f"?{urlencode(rest)}" if rest else "")
         secure = "; Secure" if scope.get("scheme") == "https" else ""
