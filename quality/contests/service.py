@@ -7,16 +7,17 @@ The API and the judges' page call this; `quality rank` calls `rank_posts` (no st
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from quality.contests.checks import Candidate, content_flags, repeated_content, text_fingerprint
+from quality.contests.checks import Candidate, Findings, content_flags, repeated_content, text_fingerprint
 from quality.contests.schemas import (Contest, ContestCreate, Entry, PairJudgement, RankedEntry, Ranking,
                                       RankingInputs, ScoreJudgement, SuggestedPair)
 from quality.contests.store import ContestStore, StoredEntry, StoredImage
 from quality.contests.thumbnails import thumbnail_jpeg
 from quality.errors import InvalidInput, QualityError
-from quality.schemas import Post
+from quality.schemas import Post, ScoreResult
 from quality.service import QualityService
 from quality.settings import Settings
 
@@ -32,6 +33,31 @@ def thumbnail_path(contest_id: str, entry_id: str, index: int) -> str:
 
 def _unique(values) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+@dataclass(frozen=True)
+class ScoredEntry:
+    """A post scored against a contest theme, with what the repeat checks and the store keep of it."""
+
+    result: ScoreResult
+    images: list[StoredImage]  # hashes and sizes; thumbnails when asked for
+    candidate: Candidate
+
+
+def score_entry(scorer: QualityService, post: Post, theme: str, entry_id: str, *, thumbnails: bool) -> ScoredEntry:
+    scored = scorer.score_with_inputs(post.model_copy(update={"theme": theme}))
+    composition = scored.result.dimensions.composition
+    images = [StoredImage(index=info.index, phash=info.phash, width=info.width, height=info.height,
+                          thumbnail=thumbnail_jpeg(decoded) if thumbnails else None)
+              for info, decoded in zip(composition.images if composition else [], scored.images)]
+    candidate = Candidate(id=entry_id, phashes=tuple(image.phash for image in images),
+                          text_sha256=text_fingerprint(post.title, post.text), text_embedding=scored.text_embedding)
+    return ScoredEntry(scored.result, images, candidate)
+
+
+def entry_flags(result: ScoreResult, found: Findings) -> list[str]:
+    """The score's own flags, the repeats found, and off-theme / needs-review."""
+    return _unique([*result.flags, *found.flags, *content_flags(result)])
 
 
 def dimension_scores(result: dict) -> dict[str, float | None]:
@@ -78,27 +104,19 @@ class ContestService:
     def add_entry(self, contest_id: str, post: Post) -> Entry:
         """Score the post against the contest's theme, check it against earlier entries, store it."""
         contest = self.store.get_contest(contest_id)
-        scored = self.scorer.score_with_inputs(post.model_copy(update={"theme": contest.theme}))
-        result = scored.result
-        composition = result.dimensions.composition
-        images = [StoredImage(index=info.index, phash=info.phash, width=info.width, height=info.height,
-                              thumbnail=thumbnail_jpeg(decoded))
-                  for info, decoded in zip(composition.images if composition else [], scored.images)]
-        fingerprint = text_fingerprint(post.title, post.text)
-        new = Candidate(id="new", phashes=tuple(image.phash for image in images), text_sha256=fingerprint,
-                        text_embedding=scored.text_embedding)
+        new = score_entry(self.scorer, post, contest.theme, "new", thumbnails=True)
         with self._lock_for(contest_id):
             earlier = [Candidate(id=entry_id, phashes=phashes, text_sha256=sha, text_embedding=embedding)
                        for entry_id, sha, embedding, phashes in self.store.fingerprints(contest_id)]
-            found = repeated_content(new, earlier)
+            found = repeated_content(new.candidate, earlier)
+            result = new.result
             stored = self.store.add_entry(
                 contest_id, client_id=post.id, kind=post.kind, title=post.title, text=post.text,
                 parent_text=post.parent.text if post.parent else None, result=result.model_dump(mode="json"),
                 model_version=result.versions.models, rubric_version=result.versions.rubric,
-                audition_score=result.audition.score,
-                flags=_unique([*result.flags, *found.flags, *content_flags(result)]),
-                duplicate_of=found.duplicate_of, images=images, text_embedding=scored.text_embedding,
-                text_sha256=fingerprint)
+                audition_score=result.audition.score, flags=entry_flags(result, found),
+                duplicate_of=found.duplicate_of, images=new.images, text_embedding=new.candidate.text_embedding,
+                text_sha256=new.candidate.text_sha256)
         return stored.to_entry(thumbnail_path)
 
     def entries(self, contest_id: str) -> list[Entry]:
@@ -186,29 +204,24 @@ def rank_posts(scorer: QualityService, posts: list[Post], theme: str, *, k: int,
     from datetime import datetime, timezone
 
     ids = [post.id or str(number) for number, post in enumerate(posts, start=1)]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
     if repeated:
         raise InvalidInput(f"post ids must be unique in a contest; repeated: {repeated[:5]}", field="id")
     entries, earlier, failed = [], [], []
     for entry_id, post in zip(ids, posts):
         try:
-            scored = scorer.score_with_inputs(post.model_copy(update={"theme": theme}))
+            new = score_entry(scorer, post, theme, entry_id, thumbnails=False)
         except QualityError as error:
             failed.append((entry_id, error))
             continue
-        result = scored.result
-        composition = result.dimensions.composition
-        phashes = tuple(image.phash for image in composition.images) if composition else ()
-        fingerprint = text_fingerprint(post.title, post.text)
-        new = Candidate(id=entry_id, phashes=phashes, text_sha256=fingerprint, text_embedding=scored.text_embedding)
-        found = repeated_content(new, earlier)
-        earlier.append(new)
+        found = repeated_content(new.candidate, earlier)
+        earlier.append(new.candidate)
+        result = new.result
         entries.append(StoredEntry(
             id=entry_id, contest_id="", client_id=post.id, created_at=datetime.now(timezone.utc), kind=post.kind,
             title=post.title, text=post.text, parent_text=None, result=result.model_dump(mode="json"),
             model_version=result.versions.models, rubric_version=result.versions.rubric,
-            audition_score=result.audition.score,
-            flags=_unique([*result.flags, *found.flags, *content_flags(result)]), duplicate_of=found.duplicate_of,
-            images=[StoredImage(index=i, phash=h, width=1, height=1) for i, h in enumerate(phashes)]))
+            audition_score=result.audition.score, flags=entry_flags(result, found),
+            duplicate_of=found.duplicate_of, images=new.images))
     ranking = build_ranking(entries, list(preferences), list(scores), theme=theme, k=k, bootstrap=bootstrap)
     return ranking, failed
