@@ -13,6 +13,7 @@ from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, InFlightLimit
 from api.metrics import Metrics, MetricsMiddleware
+from api.openapi import install_openapi
 from api.routes import router
 from api.ui_routes import router as ui_router
 from quality.batching import MicroBatcher
@@ -22,7 +23,13 @@ from quality.settings import Settings, get_settings
 DESCRIPTION = (
     "Scores posts and replies of Chinese car-brand communities: clarity, sincerity, "
     "helpfulness, civility and photo composition, mapped by a versioned rubric to the "
-    "stage-two `audition` score and the stage-three `civility_signal`."
+    "stage-two `audition` score and the stage-three `civility_signal`.\n\n"
+    "Every error has the body `ErrorBody`: `{\"error\": {\"code\", \"message\", \"field\"}}`, with the "
+    "statuses each operation declares; besides those, a path that does not exist gives 404 (`not_found`) and "
+    "a method a path does not have gives 405 (`method_not_allowed`, with `Allow`). With `QUALITY_API_KEYS` "
+    "set, every operation but `/health` needs a key (401 without one, 403 without its scope): each operation "
+    "names the scope it needs in `x-required-scope` (`score`, `judge` or `admin`; `any`: any valid key; "
+    "`open`: none)."
 )
 
 
@@ -64,6 +71,7 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.include_router(router)
     app.include_router(contest_router)
     app.include_router(ui_router)
+    install_openapi(app)  # errors and key requirements in /openapi.json (api/openapi.py)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     # Outermost: no key, no body read (api/auth.py; a no-op without QUALITY_API_KEYS).

@@ -176,6 +176,30 @@ def required_scope(scope: Scope) -> tuple[str, str | None]:
     return UNMATCHED_PATH_SCOPE, None
 
 
+@dataclass(frozen=True)
+class RouteAccess:
+    """What `ApiKeyAuth` asks of one route and method when keys are set (read by api/openapi.py)."""
+
+    scope: str                 # its ROUTE_SCOPES entry (`admin` when unlisted), OPEN or ANY_KEY included
+    cookie: bool               # the key cookie is honoured as well as the bearer header
+    page: bool                 # takes the key once as ?key= (303 with Set-Cookie)
+    statuses: tuple[int, ...]  # what the middleware can answer instead of the route
+
+
+def route_access(path: str, method: str) -> RouteAccess:
+    """The key a route template needs for `method`, as `ApiKeyAuth` enforces it. Changes nothing."""
+    needed = ROUTE_SCOPES.get(path, UNLISTED_ROUTE_SCOPE)
+    if needed == OPEN:
+        return RouteAccess(needed, cookie=False, page=False, statuses=())
+    safe = method.upper() in ("GET", "HEAD")
+    cookie = needed in COOKIE_SCOPES
+    page = path in PAGE_ROUTES and safe
+    # 403: a key without the scope (impossible for ANY_KEY), or a cookie on a cross-site unsafe method.
+    forbidden = needed != ANY_KEY or (cookie and not safe)
+    statuses = [401] + ([403] if forbidden else []) + ([303] if page else [])
+    return RouteAccess(needed, cookie=cookie, page=page, statuses=tuple(sorted(statuses)))
+
+
 class ApiKeyAuth:
     """ASGI middleware: the outermost layer, so nothing (not even the body) is read before the key."""
 

@@ -7,16 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 
-from api.routes import ERRORS, InFlightDep
+from api.openapi import DATABASE, IN_CONTEST, NOT_FOUND, SCORING, WITH_BODY
+from api.routes import InFlightDep
 from quality.contests.schemas import Contest, ContestCreate, Entry, Judgement, JudgementRecord, Ranking, RankingInputs
 from quality.contests.service import ContestService
 from quality.schemas import Post
 
-router = APIRouter(tags=["contests"])
+router = APIRouter(tags=["contests"], responses=DATABASE)
 _create_lock = threading.Lock()
 
 Id = Annotated[str, Path(min_length=1, max_length=64)]
-NOT_FOUND = {404: {"description": "no such contest, entry or image"}}
 
 
 def get_contests(request: Request) -> ContestService:
@@ -32,7 +32,7 @@ def get_contests(request: Request) -> ContestService:
 ContestsDep = Annotated[ContestService, Depends(get_contests)]
 
 
-@router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED, responses=ERRORS)
+@router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED, responses=WITH_BODY)
 def create_contest(contest: ContestCreate, contests: ContestsDep) -> Contest:
     """A themed contest; entries are scored against its theme."""
     return contests.create_contest(contest)
@@ -43,31 +43,31 @@ def list_contests(contests: ContestsDep) -> list[Contest]:
     return contests.list_contests()
 
 
-@router.get("/contests/{contest_id}", response_model=Contest, responses=NOT_FOUND)
+@router.get("/contests/{contest_id}", response_model=Contest, responses=IN_CONTEST)
 def get_contest(contest_id: Id, contests: ContestsDep) -> Contest:
     return contests.get_contest(contest_id)
 
 
 @router.post("/contests/{contest_id}/entries", response_model=Entry, status_code=status.HTTP_201_CREATED,
-             responses={**ERRORS, **NOT_FOUND})
+             responses={**SCORING, **NOT_FOUND})
 def add_entry(contest_id: Id, post: Post, contests: ContestsDep, in_flight: InFlightDep) -> Entry:
     """Score a post against the contest's theme, check it against earlier entries, store it."""
     with in_flight:
         return contests.add_entry(contest_id, post)
 
 
-@router.get("/contests/{contest_id}/entries", response_model=list[Entry], responses=NOT_FOUND)
+@router.get("/contests/{contest_id}/entries", response_model=list[Entry], responses=IN_CONTEST)
 def list_entries(contest_id: Id, contests: ContestsDep) -> list[Entry]:
     return contests.entries(contest_id)
 
 
-@router.get("/contests/{contest_id}/entries/{entry_id}", response_model=Entry, responses=NOT_FOUND)
+@router.get("/contests/{contest_id}/entries/{entry_id}", response_model=Entry, responses=IN_CONTEST)
 def get_entry(contest_id: Id, entry_id: Id, contests: ContestsDep) -> Entry:
     return contests.get_entry(contest_id, entry_id)
 
 
 @router.get("/contests/{contest_id}/entries/{entry_id}/images/{index}/thumbnail", response_class=Response,
-            responses={**NOT_FOUND, 200: {"content": {"image/jpeg": {}}}})
+            responses={**IN_CONTEST, 200: {"content": {"image/jpeg": {}}}})
 def thumbnail(contest_id: Id, entry_id: Id, index: Annotated[int, Path(ge=0, le=1000)],
               contests: ContestsDep) -> Response:
     """A JPEG thumbnail (at most 320 px) of an entry's photo."""
@@ -75,7 +75,7 @@ def thumbnail(contest_id: Id, entry_id: Id, index: Annotated[int, Path(ge=0, le=
                     headers={"Cache-Control": "private, max-age=86400"})
 
 
-@router.get("/contests/{contest_id}/ranking", response_model=Ranking, responses=NOT_FOUND)
+@router.get("/contests/{contest_id}/ranking", response_model=Ranking, responses=IN_CONTEST)
 def ranking(contest_id: Id, contests: ContestsDep) -> Response:
     """The suggested ranking: model scores as prior, judges' preferences and scores combined
     (Bradley-Terry), with bootstrap intervals, p_top_k, ties and the next pair worth comparing."""
@@ -84,13 +84,13 @@ def ranking(contest_id: Id, contests: ContestsDep) -> Response:
 
 
 @router.post("/contests/{contest_id}/judgements", response_model=RankingInputs,
-             status_code=status.HTTP_201_CREATED, responses={**ERRORS, **NOT_FOUND})
+             status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **NOT_FOUND})
 def add_judgement(contest_id: Id, judgement: Judgement, contests: ContestsDep) -> RankingInputs:
     """A judge's preference (`winner` over `loser`) or direct score (`entry`, `score` 0-100). Stored
     durably before the answer: a 201 is never lost."""
     return contests.add_judgement(contest_id, judgement)
 
 
-@router.get("/contests/{contest_id}/judgements", response_model=list[JudgementRecord], responses=NOT_FOUND)
+@router.get("/contests/{contest_id}/judgements", response_model=list[JudgementRecord], responses=IN_CONTEST)
 def list_judgements(contest_id: Id, contests: ContestsDep) -> list[JudgementRecord]:
     return contests.judgements(contest_id)

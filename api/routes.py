@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -9,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.limits import InFlightLimit
 from api.metrics import Metrics
+from api.openapi import SCORING
 from quality.batching import MicroBatcher
 from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, ServiceInfo
 from quality.service import QualityService
@@ -38,15 +40,7 @@ InFlightDep = Annotated[InFlightLimit, Depends(get_in_flight)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 
-ERRORS = {
-    413: {"description": "over a limit (body, text length, image size or pixels, counts)"},
-    415: {"description": "an image that is not JPEG, PNG, WebP or GIF"},
-    422: {"description": "invalid input"},
-    503: {"description": "overloaded; retry after the Retry-After header"},
-}
-
-
-@router.post("/score", response_model=ScoreResult, responses=ERRORS, tags=["scoring"])
+@router.post("/score", response_model=ScoreResult, responses=SCORING, tags=["scoring"])
 async def score(post: Post, service: ServiceDep, in_flight: InFlightDep, batcher: BatcherDep,
                 metrics: MetricsDep) -> ScoreResult:
     """Score one post or reply."""
@@ -67,11 +61,12 @@ def _score_alone(service: QualityService, in_flight: InFlightLimit, post: Post) 
         return service.score(post)
 
 
-@router.post("/score/batch", response_model=BatchResponse, responses=ERRORS, tags=["scoring"])
+@router.post("/score/batch", response_model=BatchResponse, responses=SCORING, tags=["scoring"])
 def score_batch(batch: BatchRequest, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep) -> BatchResponse:
     """Score up to 256 posts; results come back in the same order."""
     with in_flight:
-        results = service.score_batch(batch.items)
+        # Scored in slices; past the request timeout the rest is abandoned (503 "timeout").
+        results = service.score_batch(batch.items, deadline=time.monotonic() + service.settings.request_timeout_s)
     metrics.items.inc(len(results))
     return BatchResponse(results=results)
 

@@ -15,9 +15,10 @@ from importlib.resources import files
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from api.contest_routes import NOT_FOUND, ContestsDep, Id
+from api.contest_routes import ContestsDep, Id
+from api.openapi import DATABASE, IN_CONTEST
 
-router = APIRouter(tags=["judges' page"])
+router = APIRouter(tags=["judges' page"], responses=DATABASE)
 
 PAGE = ("web", "judges.html")  # under the `quality.contests` package (shipped as package data)
 
@@ -47,7 +48,7 @@ def render_page(contest_id: str, nonce: str) -> str:
             .replace("__CONTEST_ID__", html.escape(contest_id, quote=True)))
 
 
-@router.get("/ui/contests/{contest_id}", response_class=HTMLResponse, responses=NOT_FOUND)
+@router.get("/ui/contests/{contest_id}", response_class=HTMLResponse, responses=IN_CONTEST)
 def judges_page(contest_id: Id, contests: ContestsDep) -> HTMLResponse:
     """The judges' web page of a contest: the suggested next pair, the ranking with its uncertainty,
     and buttons that record preferences and scores (`POST /contests/{id}/judgements`)."""

@@ -63,6 +63,13 @@ class Overloaded(QualityError):
     code = "overloaded"
 
 
+class Unavailable(QualityError):
+    """A service the request needs (the contest database) cannot be reached right now: 503, retry."""
+
+    status_code = 503
+    code = "unavailable"
+
+
 class ModelIntegrityError(RuntimeError):
     """A model file is missing or its sha256 differs from the manifest: refuse to start."""
 

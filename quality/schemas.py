@@ -171,3 +171,17 @@ class ServiceInfo(BaseModel):
     dimensions: list[dict]
     limits: dict
     checksums_verified: bool
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(min_length=1, description="a stable code, e.g. text_too_long, not_found, overloaded")
+    message: str = Field(min_length=1, description="what went wrong, for people")
+    field: str | None = Field(description="the input it concerns as a path (e.g. items[3].text), or null")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response (CONTRACT.md "Errors"): 4xx for bad input, 503 when overloaded."""
+
+    model_config = ConfigDict(extra="forbid")
+    error: ErrorDetail

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quality.errors import QualityError
+from quality.errors import Overloaded, QualityError
 from quality.image import DecodedImage, decode_base64_image
+from quality.image.decode_budget import DecodeBudget
 from quality.image.duplicates import near_duplicate_pairs
 from quality.image.photo_store import Match, PhotoHashStore
 from quality.manifest import models_version
@@ -32,7 +33,7 @@ from quality.rubric.config import AUDITION_DIMENSIONS
 from quality.schemas import CompositionScore, Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions
 from quality.settings import Settings, get_settings
 from quality.text.batch import TextBatch, TextItem, load_encoder
-from quality.validation import check_batch_size, check_post
+from quality.validation import check_batch_size, check_batch_text, check_post
 
 
 @dataclass
@@ -67,6 +68,9 @@ class QualityService:
         # Guards opening the photo store, and makes "check a post's photos, then record them"
         # one step, so of two concurrent posts with the same photo exactly one is flagged.
         self._photo_lock = threading.Lock()
+        # Photos are decoded in the requests' threads; this bounds their memory all together.
+        self.decode_budget = DecodeBudget(self.settings.limits.max_decode_memory_mb << 20,
+                                          wait_s=self.settings.request_timeout_s)
         self.started_at = time.time()
 
     # -- set-up -------------------------------------------------------------------------
@@ -107,15 +111,35 @@ class QualityService:
     def score(self, post: Post) -> ScoreResult:
         return self.score_batch([post], batch_field=None)[0]
 
-    def score_batch(self, posts: list[Post], batch_field: str | None = "items") -> list[ScoreResult]:
+    def score_batch(self, posts: list[Post], batch_field: str | None = "items",
+                    deadline: float | None = None) -> list[ScoreResult]:
+        """Results in order. With `batch_field` (a request's batch) its size and text budget are
+        checked first. Every post is checked and decoded before any model runs, so a bad item
+        fails the request at once with its own 4xx.
+
+        `deadline` (a `time.monotonic()` value): the posts are scored in slices of
+        `batch_max_items`, and past the deadline the rest is abandoned with `Overloaded`
+        (code "timeout", 503): a request holds the scorer for at most its timeout plus one
+        slice. Slicing does not change results (each post scores the same in any batch).
+        """
         limits = self.settings.limits
         if batch_field is not None:
             check_batch_size(len(posts), limits)
+            check_batch_text(posts, limits)
         prepared = [
             self._prepare(post, f"{batch_field}[{i}]." if batch_field is not None else "")
             for i, post in enumerate(posts)
         ]
-        return self._score_prepared(prepared)[0]
+        if deadline is None:
+            return self._score_prepared(prepared)[0]
+        results: list[ScoreResult] = []
+        step = self.settings.batch_max_items
+        for start in range(0, len(prepared), step):
+            if time.monotonic() > deadline:
+                raise Overloaded(f"the batch was not scored in time ({start} of {len(prepared)} posts done); "
+                                 "retry later or send smaller batches", code="timeout")
+            results += self._score_prepared(prepared[start:start + step])[0]
+        return results
 
     def prepare(self, post: Post, field_prefix: str = "") -> PreparedPost:
         """Check one post's limits and decode its photos, before any model runs.
@@ -148,7 +172,8 @@ class QualityService:
         for index, image in enumerate(post.images):
             try:
                 images.append(decode_base64_image(
-                    image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels))
+                    image.data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels,
+                    budget=self.decode_budget))
             except QualityError as error:
                 error.field = f"{field_prefix}images[{index}].data"
                 raise

@@ -25,6 +25,14 @@ class Limits(BaseSettings):
     max_image_bytes: int = Field(10 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(40_000_000, gt=0)
     max_batch_items: int = Field(256, gt=0)
+    # Work budget of one `POST /score/batch`: characters of text, title, parent text and theme
+    # summed over its items. Scoring costs ~0.1 ms of CPU per character on 2 cores (a
+    # 20,000-character post ~2 s), so 256 posts at the text limit would hold the server for
+    # minutes; 200,000 keeps a full batch within ~20 s. Not in the contract's list: see README.
+    max_batch_text_chars: int = Field(200_000, gt=0)
+    # Working memory all photo decodes in the process may hold at once (quality.image.decode_budget):
+    # past it a decode waits for room, up to `request_timeout_s`, then 503.
+    max_decode_memory_mb: int = Field(1024, gt=0)
     # A whole request body: a full batch of text posts, or one post with its photos (base64).
     max_body_bytes: int = Field(160 * 1024 * 1024, gt=0)
 

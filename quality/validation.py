@@ -5,6 +5,7 @@ from __future__ import annotations
 from quality.errors import InvalidInput, TooLarge
 from quality.schemas import Post
 from quality.settings import Limits
+from quality.text.normalize import clean_text
 
 
 def check_batch_size(n_items: int, limits: Limits) -> None:
@@ -18,11 +19,31 @@ def check_batch_size(n_items: int, limits: Limits) -> None:
         )
 
 
+def check_batch_text(posts: list[Post], limits: Limits) -> None:
+    """A batch's work budget: its characters of text, summed over the items (413 past it)."""
+    total = sum(_text_chars(post) for post in posts)
+    if total > limits.max_batch_text_chars:
+        raise TooLarge(
+            f"the batch carries {total} characters of text; one request takes at most "
+            f"{limits.max_batch_text_chars}: send it as smaller batches",
+            field="items",
+            code="batch_text_too_long",
+        )
+
+
+def _text_chars(post: Post) -> int:
+    return (len(post.text or "") + len(post.title or "") + len(post.theme or "")
+            + (len(post.parent.text) if post.parent else 0))
+
+
 def check_post(post: Post, limits: Limits, field_prefix: str = "") -> None:
     text = post.text or ""
-    if not text.strip() and not (post.title or "").strip() and not post.images:
-        raise InvalidInput("a post needs text, a title or at least one image", field=f"{field_prefix}text",
-                           code="empty_post")
+    # Checked after the models' own clean-up, so a text of zero-width or control characters
+    # only is as empty as whitespace (it would give null text dimensions).
+    if not post.images and not clean_text(text) and not clean_text(post.title):
+        raise InvalidInput("a post needs text, a title or at least one image "
+                           "(whitespace, invisible and control characters do not count)",
+                           field=f"{field_prefix}text", code="empty_post")
     for name, value in (("text", text), ("title", post.title or ""), ("parent.text", post.parent.text if post.parent else ""),
                         ("theme", post.theme or "")):
         if len(value) > limits.max_text_chars:

@@ -58,3 +58,67 @@ def other_photo_b64() -> str:
 NEWCOMER_QUESTION = "新手提问：刚提车，第一次保养应该什么时候做？要去4S店吗？"
 PATIENT_REPLY = "新手问题也别嫌烦，我来说下：保养周期看手册，一般首保是5000公里或者6个月，先到为准，去4S店做首保比较稳妥。"
 DISMISSIVE_REPLY = "这都不知道？自己去搜，别在这问"
+
+
+# --- PostgreSQL (tests/postgres.py): a given server or a throwaway cluster for the session ------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url():
+    """A PostgreSQL URL for the session (`QUALITY_TEST_POSTGRES_URL`, else a throwaway cluster,
+    fsync off), or a skip that says why there is none."""
+    import os
+
+    from tests.postgres import POSTGRES_URL_ENV, PostgresUnavailable, ThrowawayCluster
+
+    given = os.environ.get(POSTGRES_URL_ENV)
+    if given:
+        yield given
+        return
+    try:
+        cluster = ThrowawayCluster()
+    except PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL: {error}")
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url):
+    """The session's server with a fresh schema first on the search path (dropped after)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from quality.contests.tables import new_id
+
+    schema = f"t_{new_id()[:16]}"
+    admin = create_engine(postgres_server_url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = make_url(postgres_server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def durable_postgres():
+    """A throwaway cluster of its own with fsync, synchronous_commit and full-page writes on,
+    for the crash tests (they may SIGKILL its postmaster and start it again); a skip when the
+    PostgreSQL binaries (or psycopg) are missing. A given `QUALITY_TEST_POSTGRES_URL` is not
+    used: these tests must own the server."""
+    from tests.postgres import PostgresUnavailable, ThrowawayCluster
+
+    try:
+        cluster = ThrowawayCluster(durable=True)
+    except PostgresUnavailable as error:
+        pytest.skip(f"PostgreSQL: {error}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,23 +1,16 @@
 """The contest store on SQLite (always) and PostgreSQL (when a server can be had): round trips,
 counts, errors, durability settings, migrations, concurrency.
 
-PostgreSQL: `QUALITY_TEST_POSTGRES_URL` if set (each test works in a schema of its own, dropped
-after), else a throwaway cluster started from the machine's `initdb`/`pg_ctl` for the session
-(run as the `postgres` user when we are root; unix socket only; removed at the end). When
-neither works, the PostgreSQL cases are skipped with the reason.
+PostgreSQL: the `postgres_url` fixture (conftest.py, tests/postgres.py): `QUALITY_TEST_POSTGRES_URL`
+if set, else a throwaway cluster for the session; each test works in a schema of its own, dropped
+after. When neither works, the PostgreSQL cases are skipped with the reason.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -28,149 +21,17 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from quality.contests.db import alembic_config, current_revision, head_revision, make_engine, upgrade
 from quality.contests.schemas import ContestCreate, Entry, PairJudgement, ScoreJudgement
 from quality.contests.store import ContestStore, StoredImage
 from quality.contests.tables import Base, JudgementRow, new_id, utc_now
-from quality.errors import InvalidInput, NotFound
+from quality.errors import InvalidInput, NotFound, Unavailable
 from quality.settings import Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL_ENV = "QUALITY_TEST_POSTGRES_URL"
-START_TIMEOUT_S = 60
-
-
-# --- PostgreSQL: a given server or a throwaway cluster -------------------------------------
-
-
-class PostgresUnavailable(Exception):
-    pass
-
-
-def _postgres_bindir() -> Path:
-    initdb = shutil.which("initdb")
-    candidates = [Path(initdb).resolve().parent] if initdb else []
-    candidates += [Path(path) for path in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                                                 key=lambda path: int(Path(path).parent.name)
-                                                 if Path(path).parent.name.isdigit() else 0, reverse=True)]
-    for bindir in candidates:
-        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
-            return bindir
-    raise PostgresUnavailable("initdb/pg_ctl not found (install the postgresql package, or set "
-                              f"{POSTGRES_URL_ENV})")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class ThrowawayCluster:
-    """A PostgreSQL cluster in a temporary folder, reachable only by its unix socket there."""
-
-    def __init__(self):
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as error:
-            raise PostgresUnavailable(f"psycopg is not installed ({error})") from error
-        self.bindir = _postgres_bindir()
-        self.run_as: dict = {}
-        if os.geteuid() == 0:  # postgres refuses to run as root
-            try:
-                user = pwd.getpwnam("postgres")
-            except KeyError as error:
-                raise PostgresUnavailable("running as root and there is no 'postgres' user to run the "
-                                          "server as") from error
-            self.run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
-        # Short path: a unix socket path must stay under ~100 bytes.
-        self.folder = Path(tempfile.mkdtemp(prefix="qpg-", dir="/tmp" if Path("/tmp").is_dir() else None))
-        self.data = self.folder / "data"
-        self.port = _free_port()
-        if self.run_as:
-            os.chown(self.folder, self.run_as["user"], self.run_as["group"])
-        self.folder.chmod(0o700)
-        try:
-            self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                      "--locale=C", "--no-sync")
-            # fsync off: a test cluster, thrown away at the end; nothing to keep across crashes.
-            options = f"-c listen_addresses='' -k {self.folder} -p {self.port} -c fsync=off -c full_page_writes=off"
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.folder / "server.log"), "-w",
-                      "-t", str(START_TIMEOUT_S // 2), "-o", options, "start")
-            self._create_database("quality_test")
-        except BaseException:
-            self.stop()
-            raise
-
-    def _run(self, program: str, *args: str) -> None:
-        log = self.folder / f"{program}.out"
-        try:
-            with open(log, "wb") as out:  # a file, not a pipe: the server must not inherit our pipe
-                subprocess.run([str(self.bindir / program), *args], stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, cwd=self.folder, timeout=START_TIMEOUT_S, check=True,
-                               env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C"},
-                               **self.run_as)
-        except (OSError, subprocess.SubprocessError) as error:
-            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-            raise PostgresUnavailable(f"{program} failed: {error}; {tail.strip()}") from error
-
-    def _create_database(self, name: str) -> None:
-        import psycopg
-
-        with psycopg.connect(host=str(self.folder), port=self.port, user="postgres", dbname="postgres",
-                             autocommit=True, connect_timeout=10) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
-        self.url = f"postgresql+psycopg://postgres@/{name}?host={self.folder}&port={self.port}"
-
-    def stop(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            try:
-                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "-t", "20", "stop")
-            except PostgresUnavailable:
-                # Still up: end the server this fixture started (its pid is in postmaster.pid).
-                try:
-                    pid = int((self.data / "postmaster.pid").read_text().split()[0])
-                    os.kill(pid, signal.SIGKILL)
-                except (OSError, ValueError, IndexError):
-                    pass
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server_url():
-    """A PostgreSQL URL for the session, or a skip that says why there is none."""
-    given = os.environ.get(POSTGRES_URL_ENV)
-    if given:
-        yield given
-        return
-    try:
-        cluster = ThrowawayCluster()
-    except PostgresUnavailable as error:
-        pytest.skip(f"PostgreSQL: {error}")
-    try:
-        yield cluster.url
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
-def postgres_url(postgres_server_url):
-    """The session's server with a fresh schema first on the search path (dropped after)."""
-    schema = f"t_{new_id()[:16]}"
-    admin = create_engine(postgres_server_url)
-    try:
-        with admin.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = make_url(postgres_server_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    finally:
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -570,3 +431,22 @@ def test_revisions_do_not_import_the_models():
         assert "quality.contests.tables" not in source, path.name
     assert head_revision() == "0001"
 
+
+
+def test_a_database_that_cannot_be_opened_is_unavailable_not_an_internal_error(tmp_path):
+    """Down, restarting or unreachable: `Unavailable` (503 + Retry-After: retry), never a bare
+    driver error (a 500). The PostgreSQL half -- the server killed mid-stream -- is in
+    tests/test_contest_durability.py."""
+    folder = tmp_path / "state"
+    store = ContestStore.from_url(f"sqlite:///{folder / 'contests.db'}")
+    contest = new_contest(store)
+    store.close()  # no pooled connection keeps the old file open
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.write_text("not a folder any more")  # SQLite cannot open the database now
+    with pytest.raises(Unavailable) as raised:
+        store.get_contest(contest.id)
+    assert raised.value.status_code == 503 and raised.value.code == "unavailable"
+    with pytest.raises(Unavailable):
+        store.add_judgement(contest.id, PairJudgement(judge="j", winner="a", loser="b"))

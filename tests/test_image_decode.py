@@ -1,6 +1,6 @@
 """Safe photo decoding: limits before pixels, every failure a user-facing error, any mode to RGB.
 
-All inputs are made here with numpy / PIL / zlib; nothing is read from disk or network.
+All inputs are made here with numpy / PIL / zlib (tests/hostile_images.py); nothing is read from disk or network.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import io
 import struct
 import time
 import warnings
-import zlib
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from PIL import Image, ImageFile, ImageOps
 import quality.image.decode as decode_module
 from quality.errors import CorruptImage, InvalidInput, QualityError, TooLarge, UnsupportedImage
 from quality.image import DecodedImage, decode_base64_image, decode_image
+from tests.hostile_images import encode, photo, png_chunk, with_gif_size, with_jpeg_size, zero_png
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -32,58 +32,9 @@ def _decode(data: bytes, **kwargs) -> DecodedImage:
     return decode_image(data, **kwargs)
 
 
-def _encode(image: Image.Image, fmt: str, **save_args) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save_args)
-    return buffer.getvalue()
-
-
-def _photo(width: int = 320, height: int = 240, seed: int = 0) -> Image.Image:
-    """Smooth colour gradients plus a few blocks: compresses like a photo, decodes fast."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    pixels = np.stack([x * 255 // max(width - 1, 1), y * 255 // max(height - 1, 1), (x + y) % 256], axis=-1)
-    for _ in range(6):
-        x0, y0 = rng.integers(0, max(width - 20, 1)), rng.integers(0, max(height - 20, 1))
-        pixels[y0 : y0 + 20, x0 : x0 + 20] = rng.integers(0, 255, 3)
-    return Image.fromarray(pixels.astype(np.uint8))
-
-
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
-def _zero_png(width: int, height: int) -> bytes:
-    """A valid 1-bit greyscale PNG of zeros, compressed as a stream (never held in memory)."""
-    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed bits
-    compressor = zlib.compressobj(9)
-    rows_per_chunk = 256
-    chunk = row * rows_per_chunk
-    parts = [compressor.compress(chunk) for _ in range(height // rows_per_chunk)]
-    parts.append(compressor.compress(row * (height % rows_per_chunk)))
-    parts.append(compressor.flush())
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", b"".join(parts))
-        + _png_chunk(b"IEND", b"")
-    )
-
-
-def _with_jpeg_size(jpeg: bytes, width: int, height: int) -> bytes:
-    """Rewrite the frame header (SOF0) of a baseline JPEG to declare another size."""
-    sof = jpeg.index(b"\xff\xc0")
-    return jpeg[: sof + 5] + struct.pack(">HH", height, width) + jpeg[sof + 9 :]
-
-
-def _with_gif_size(gif: bytes, width: int, height: int) -> bytes:
-    """Rewrite the logical screen and first image descriptor of a GIF to declare another size."""
-    out = bytearray(gif)
-    out[6:10] = struct.pack("<HH", width, height)
-    descriptor = out.index(b",", 13)
-    out[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
-    return bytes(out)
+# Builders shared with the hostile-photo catalogue (tests/hostile_images.py).
+_encode, _photo, _png_chunk, _zero_png = encode, photo, png_chunk, zero_png
+_with_jpeg_size, _with_gif_size = with_jpeg_size, with_gif_size
 
 
 @pytest.fixture(scope="module")

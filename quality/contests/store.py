@@ -12,12 +12,14 @@ and on PostgreSQL (synchronous_commit on) the row is then on disk.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quality.contests.db import make_engine, upgrade, writer
@@ -32,7 +34,7 @@ from quality.contests.schemas import (
     ScoreJudgement,
 )
 from quality.contests.tables import ContestRow, EntryImageRow, EntryRow, JudgementRow, new_id, utc_now
-from quality.errors import InvalidInput, NotFound
+from quality.errors import InvalidInput, NotFound, Unavailable
 
 # Stored embeddings: little-endian float32, whatever the machine.
 _EMBEDDING_DTYPE = np.dtype("<f4")
@@ -107,6 +109,28 @@ class StoredEntry:
         )
 
 
+class _Transactions:
+    """`sessionmaker.begin()`, with a database that cannot be reached (down, restarting, connection
+    lost, SQLite locked past its busy timeout) raised as `Unavailable` (503 + Retry-After) instead
+    of an internal error. A write whose commit was cut off this way may or may not have landed:
+    the caller was not told it did (no 2xx), and a retry may store it twice."""
+
+    def __init__(self, maker: sessionmaker):
+        self._maker = maker
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        try:
+            with self._maker.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable("the contest database cannot be reached right now; retry shortly") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise Unavailable("the connection to the contest database was lost; retry shortly") from exc
+            raise
+
+
 class ContestStore:
     """Contests, entries and judgements in one database (see module docstring)."""
 
@@ -116,8 +140,8 @@ class ContestStore:
         if migrate:
             upgrade(engine)
         self.engine = engine
-        self._read = sessionmaker(engine, expire_on_commit=False)
-        self._write = sessionmaker(writer(engine), expire_on_commit=False)
+        self._read = _Transactions(sessionmaker(engine, expire_on_commit=False))
+        self._write = _Transactions(sessionmaker(writer(engine), expire_on_commit=False))
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> ContestStore:

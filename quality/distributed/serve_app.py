@@ -18,6 +18,7 @@ setting also as `key=value` after it), or from Python with `run(settings, host, 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
@@ -26,7 +27,7 @@ from quality.errors import Overloaded, QualityError
 from quality.schemas import Post, ScoreResult
 from quality.service import QualityService
 from quality.settings import Settings
-from quality.validation import check_batch_size
+from quality.validation import check_batch_size, check_batch_text
 
 
 def _settings(values: dict | Settings | None) -> Settings:
@@ -81,14 +82,27 @@ class ServeScoringService(QualityService):
     def ready(self) -> bool:
         return True
 
-    def _call(self, posts: list[Post]) -> list[ScoreResult | QualityError]:
+    def _call(self, posts: list[Post], deadline: float | None = None) -> list[ScoreResult | QualityError]:
         from ray.serve.exceptions import BackPressureError
 
         try:
             responses = [self.scorer.score.remote(post) for post in posts]
-            return [response.result() for response in responses]
+            if deadline is None:
+                return [response.result() for response in responses]
+            out = []
+            for response in responses:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                out.append(response.result(timeout_s=left))
+            return out
         except BackPressureError as error:
             raise Overloaded(f"every scorer replica is busy ({error}); retry shortly", code="overloaded") from error
+        except TimeoutError as error:
+            for response in responses:
+                response.cancel()
+            raise Overloaded("the batch was not scored in time; retry later or send smaller batches",
+                             code="timeout") from error
 
     def score(self, post: Post) -> ScoreResult:
         [result] = self._call([post])
@@ -96,10 +110,14 @@ class ServeScoringService(QualityService):
             raise result
         return result
 
-    def score_batch(self, posts: list[Post], batch_field: str | None = "items") -> list[ScoreResult]:
+    def score_batch(self, posts: list[Post], batch_field: str | None = "items",
+                    deadline: float | None = None) -> list[ScoreResult]:
+        """As `QualityService.score_batch`: the batch's size and text budget first; past
+        `deadline` the posts still being scored are cancelled and the batch is 503 "timeout"."""
         if batch_field is not None:
             check_batch_size(len(posts), self.settings.limits)
-        results = self._call(posts)
+            check_batch_text(posts, self.settings.limits)
+        results = self._call(posts, deadline)
         for index, result in enumerate(results):  # the first bad post, as the local service reports it
             if isinstance(result, QualityError):
                 if batch_field is not None and result.field is not None:

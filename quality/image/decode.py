@@ -3,6 +3,8 @@
 Every failure leaves here as one of the user-facing errors in `quality.errors`:
 
 * over the byte or pixel limit (pixels read from the header, before decoding) -> `TooLarge` (413)
+* a large image in too few bytes (a decompression bomb under the pixel limit) -> `TooLarge` (413)
+* no room in the shared decode memory budget within its wait -> `Overloaded` (503)
 * empty data, not an image, or not one of JPEG / PNG / WebP / GIF -> `UnsupportedImage` (415)
 * a supported format whose data cannot be decoded (truncated, damaged) -> `CorruptImage` (422)
 * bad base64 -> `InvalidInput` with code ``invalid_base64`` (422)
@@ -17,9 +19,12 @@ Global PIL state is left alone: ``ImageFile.LOAD_TRUNCATED_IMAGES`` stays off an
 warning is turned into an error only inside our ``open`` call and mapped the same way.
 So the effective pixel limit is ``min(max_pixels, PIL.Image.MAX_IMAGE_PIXELS)``
 (PIL's default warns above 89.5 Mpx, far over the service's 40 Mpx default).
+PIL's UserWarnings about metadata it skips (broken EXIF, "Tag data larger than file", "Truncated
+File Read", bad APNG chunks) are silenced inside our calls: a photo with a damaged EXIF block is
+still a photo, and with warnings turned into errors it must not become a 422.
 ``warnings.catch_warnings`` is not thread-safe on Python 3.11: under a race the narrow
-filters used here (bomb warning -> error, "Corrupt EXIF" -> ignored) could outlive the
-call; both are harmless outside it.
+filters used here (bomb warning -> error, PIL's own UserWarnings -> ignored) could outlive
+the call; both are harmless outside it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import io
 import math
 import re
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import cv2
@@ -37,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from quality.errors import CorruptImage, InvalidInput, QualityError, TooLarge, UnsupportedImage
+from quality.image.decode_budget import DecodeBudget
 
 # Formats PIL may try. A multi-picture JPEG from a phone (MPO) is opened by the JPEG plugin.
 _PIL_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
@@ -70,6 +77,15 @@ _SWAPS_AXES = {5, 6, 7, 8}
 _BACKGROUND_RGB = (255, 255, 255)
 # Shrink factor from which area averaging is needed to avoid aliasing.
 _AREA_RESIZE_MIN_FACTOR = 2.0
+# Decompression bombs under the pixel limit: an image over BOMB_MIN_PIXELS whose file carries less
+# than one byte per MAX_PIXELS_PER_BYTE pixels is refused before decoding. Photos carry a byte per
+# 2-7 pixels (JPEG; the 400 photos in shared/data: 2.3-6.8), screenshots and flat graphics tens;
+# a 36 Mpx PNG of one colour fits in 4 KB and costs ~0.5 s and ~240 MB to inflate.
+BOMB_MIN_PIXELS = 4_000_000
+MAX_PIXELS_PER_BYTE = 500
+# Peak working memory of a decode per decoded pixel (measured: 36 Mpx 1-bit PNG 6.7 B/px,
+# palette GIF 6.5, RGBA PNG 11.6, lossless WebP 13.4), reserved in the DecodeBudget.
+_PEAK_BYTES_PER_PIXEL = 14
 # Modes flattened to RGB as they are; anything else (P, CMYK, I;16, 1, ...) is converted first.
 _DIRECT_MODES = {"RGB", "RGBA", "L", "LA"}
 
@@ -101,8 +117,12 @@ def decode_image(
     max_bytes: int,
     max_pixels: int,
     target_long_side: int = DEFAULT_TARGET_LONG_SIDE,
+    budget: DecodeBudget | None = None,
 ) -> DecodedImage:
-    """Decode JPEG/PNG/WebP/GIF bytes into a `DecodedImage`, enforcing the limits first."""
+    """Decode JPEG/PNG/WebP/GIF bytes into a `DecodedImage`, enforcing the limits first.
+
+    With a `budget`, the decode first reserves its estimated working memory there.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidInput("image data must be bytes", code="invalid_image_data")
     if target_long_side < 1:
@@ -110,7 +130,7 @@ def decode_image(
     data = bytes(data)
     _check_byte_size(data, max_bytes)
     try:
-        return _decode_checked(data, max_pixels, target_long_side)
+        return _decode_checked(data, max_pixels, target_long_side, budget)
     except QualityError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -129,6 +149,7 @@ def decode_base64_image(
     max_pixels: int,
     target_long_side: int = DEFAULT_TARGET_LONG_SIDE,
     field: str | None = None,
+    budget: DecodeBudget | None = None,
 ) -> DecodedImage:
     """Strictly decode base64 (optionally a ``data:image/...;base64,`` URL), then `decode_image`.
 
@@ -142,7 +163,7 @@ def decode_base64_image(
     data = _strict_b64decode(b64, field)
     try:
         return decode_image(
-            data, max_bytes=max_bytes, max_pixels=max_pixels, target_long_side=target_long_side
+            data, max_bytes=max_bytes, max_pixels=max_pixels, target_long_side=target_long_side, budget=budget
         )
     except QualityError as exc:
         if exc.field is None:
@@ -165,6 +186,17 @@ def _check_pixel_count(width: int, height: int, max_pixels: int) -> None:
         raise CorruptImage(f"image declares an empty size {width}x{height}")
     if width * height > max_pixels:
         raise TooLarge(f"image is {width}x{height} pixels, over the {max_pixels} pixel limit")
+
+
+def _check_compression(width: int, height: int, n_bytes: int) -> None:
+    pixels = width * height
+    if pixels > BOMB_MIN_PIXELS and pixels > n_bytes * MAX_PIXELS_PER_BYTE:
+        raise TooLarge(
+            f"image declares {width}x{height} pixels in {n_bytes} bytes ({pixels // n_bytes} pixels per byte); "
+            f"a photo over {BOMB_MIN_PIXELS // 1_000_000} megapixels needs at least one byte per "
+            f"{MAX_PIXELS_PER_BYTE} pixels (this looks like a decompression bomb)",
+            code="decompression_bomb",
+        )
 
 
 def _max_base64_chars(max_bytes: int) -> int:
@@ -199,21 +231,31 @@ def _b64decode_strict(payload: str) -> bytes:
 # --- decoding -----------------------------------------------------------------------
 
 
-def _decode_checked(data: bytes, max_pixels: int, target_long_side: int) -> DecodedImage:
+def _decode_checked(data: bytes, max_pixels: int, target_long_side: int,
+                    budget: DecodeBudget | None) -> DecodedImage:
     img = _open_header(data)
     with img:
         fmt = _REPORTED_FORMAT[img.format]
         _check_pixel_count(img.width, img.height, max_pixels)
-        orientation = _exif_orientation(img)
+        _check_compression(img.width, img.height, len(data))
         width, height = img.size
-        if orientation in _SWAPS_AXES:
-            width, height = height, width
         n_frames = _frame_count(img)
         if fmt == "JPEG":
             _request_jpeg_draft(img, target_long_side)
-        img.load()
-        # The array is a copy, made before the file is closed (a closed PIL image has no pixels).
-        arr = np.ascontiguousarray(_apply_orientation(_to_small_rgb(img, target_long_side), orientation))
+        # After the draft, img.size is the size libjpeg will decode at.
+        working_bytes = img.width * img.height * _PEAK_BYTES_PER_PIXEL
+        with budget.reserve(working_bytes) if budget is not None else nullcontext():
+            with warnings.catch_warnings():
+                _ignore_pil_metadata_warnings()
+                img.load()
+            # Only after load: PNG's getexif() decodes the whole image to look for an eXIf chunk
+            # after the pixels, and (its error swallowed here) would leave damaged pixel data as a
+            # black image instead of an error.
+            orientation = _exif_orientation(img)
+            # The array is a copy, made before the file is closed (a closed PIL image has no pixels).
+            arr = np.ascontiguousarray(_apply_orientation(_to_small_rgb(img, target_long_side), orientation))
+        if orientation in _SWAPS_AXES:
+            width, height = height, width
     arr.setflags(write=False)
     return DecodedImage(rgb=arr, width=width, height=height, format=fmt, n_frames=n_frames)
 
@@ -225,7 +267,7 @@ def _open_header(data: bytes) -> Image.Image:
             # Only inside this call: PIL's "possible bomb" warning becomes an error we map to 413.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # JPEG open reads the DPI from EXIF; broken EXIF is common and not our problem.
-            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
+            _ignore_pil_metadata_warnings()
             img = Image.open(io.BytesIO(data), formats=_PIL_FORMATS)
     except Image.UnidentifiedImageError as exc:
         if _has_supported_signature(data):
@@ -235,6 +277,11 @@ def _open_header(data: bytes) -> Image.Image:
         img.close()
         raise UnsupportedImage(f"unsupported image format {img.format!r}")
     return img
+
+
+def _ignore_pil_metadata_warnings() -> None:
+    """Inside a `catch_warnings` block: drop the UserWarnings PIL's plugins give for metadata they skip."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 def _signature_format(data: bytes) -> str | None:
@@ -258,7 +305,7 @@ def _exif_orientation(img: Image.Image) -> int:
     """EXIF orientation 1-8, or 1 when absent or unreadable (broken EXIF is common)."""
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Corrupt EXIF", category=UserWarning)
+            _ignore_pil_metadata_warnings()
             value = int(img.getexif().get(_EXIF_ORIENTATION_TAG, 1))
     except Exception:  # noqa: BLE001 - malformed EXIF must not fail the photo
         return 1
