@@ -348,3 +348,40 @@ def test_base64_of_text_is_unsupported():
     text = base64.b64encode(b"just some words, not a picture").decode()
     with pytest.raises(UnsupportedImage):
         decode_base64_image(text, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
+
+
+# --- large images: converted and reduced in strips ------------------------------------------------
+
+
+def _large_structured(mode: str) -> Image.Image:
+    """4000 x 1700 (6.8 Mpx, over STRIP_MIN_PIXELS; reduced by 2 in strips) with edges, gradients and, where the mode has
+    one, a varying alpha, so a strip seam or a wrong compositing would show."""
+    base = _photo(4000, 1700, seed=5)
+    if mode == "RGBA":
+        base = base.convert("RGBA")
+        base.putalpha(Image.linear_gradient("L").resize(base.size))
+        return base
+    if mode == "P":
+        return base.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    if mode == "I;16":
+        grey = np.asarray(base.convert("L")).astype(np.uint16) * 257
+        return Image.fromarray(grey)
+    return base.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "P", "L", "1", "I;16"])
+def test_large_images_reduced_in_strips_match_whole_conversion(mode, monkeypatch):
+    assert 4000 * 1700 > decode_module.STRIP_MIN_PIXELS
+    assert decode_module._strip_factor(4000, 1700, 768) == 2
+    data = _encode(_large_structured(mode), "PNG")
+    in_strips = _decode(data)
+    monkeypatch.setattr(decode_module, "STRIP_MIN_PIXELS", 10**12)  # the whole-image path
+    whole = _decode(data)
+    assert in_strips.rgb.shape == whole.rgb.shape == (326, 768, 3)
+    difference = np.abs(in_strips.rgb.astype(int) - whole.rgb.astype(int))
+    # Reducing by 2 first moves the area boundaries to even pixels: on photo-like content that is
+    # a rounding difference; on a dithered 1-bit image (alternate pixels black and white) it
+    # averages other pixel pairs at the edges of each output pixel, a few levels on average.
+    mean_limit, p99_limit = (6.0, 30) if mode == "1" else (1.0, 6)
+    assert difference.mean() < mean_limit and np.percentile(difference, 99) <= p99_limit, \
+        (difference.mean(), np.percentile(difference, 99))

@@ -83,9 +83,18 @@ _AREA_RESIZE_MIN_FACTOR = 2.0
 # a 36 Mpx PNG of one colour fits in 4 KB and costs ~0.5 s and ~240 MB to inflate.
 BOMB_MIN_PIXELS = 4_000_000
 MAX_PIXELS_PER_BYTE = 500
-# Peak working memory of a decode per decoded pixel (measured: 36 Mpx 1-bit PNG 6.7 B/px,
-# palette GIF 6.5, RGBA PNG 11.6, lossless WebP 13.4), reserved in the DecodeBudget.
-_PEAK_BYTES_PER_PIXEL = 14
+# Images over this many pixels are converted to RGB and reduced in strips of rows
+# (`_reduced_in_strips`): converting them whole took 6.5-13.4 bytes per pixel at the peak
+# (36 Mpx: 1-bit PNG 240 MB, palette GIF 232, RGBA PNG 418, lossless WebP 482).
+STRIP_MIN_PIXELS = 4_000_000
+_STRIP_OUTPUT_ROWS = 64
+# Peak working memory of a decode per decoded pixel, reserved in the DecodeBudget. Measured, each
+# in a fresh process, 36 Mpx: converted in strips, 1-bit PNG 85 MB (2.4 B/px), palette GIF 85,
+# 16-bit PNG 116 (3.2), RGBA PNG 182 (5.0); converted whole, up to 13.4 B/px. Lossless WebP
+# 553 MB (15.4 B/px) either way: PIL's WebP decoder hands over the pixels as a bytes copy.
+_PEAK_BYTES_PER_PIXEL_WHOLE = 14
+_PEAK_BYTES_PER_PIXEL_STRIPS = 6
+_PEAK_BYTES_PER_PIXEL_WEBP = 16
 # Modes flattened to RGB as they are; anything else (P, CMYK, I;16, 1, ...) is converted first.
 _DIRECT_MODES = {"RGB", "RGBA", "L", "LA"}
 
@@ -243,7 +252,8 @@ def _decode_checked(data: bytes, max_pixels: int, target_long_side: int,
         if fmt == "JPEG":
             _request_jpeg_draft(img, target_long_side)
         # After the draft, img.size is the size libjpeg will decode at.
-        working_bytes = img.width * img.height * _PEAK_BYTES_PER_PIXEL
+        strip_factor = _strip_factor(img.width, img.height, target_long_side)
+        working_bytes = img.width * img.height * _peak_bytes_per_pixel(fmt, strip_factor)
         with budget.reserve(working_bytes) if budget is not None else nullcontext():
             with warnings.catch_warnings():
                 _ignore_pil_metadata_warnings()
@@ -346,7 +356,15 @@ def _request_jpeg_draft(img: Image.Image, target_long_side: int) -> None:
 
 
 def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
-    """Any mode -> RGB (alpha on white), then shrink with OpenCV (much faster than PIL here)."""
+    """Any mode -> RGB (alpha on white), then shrink with OpenCV (much faster than PIL here).
+
+    A large image (over STRIP_MIN_PIXELS, at least twice the target) is converted and box-reduced
+    by an integer factor in strips of rows first, so the full-size RGB copies (3-4 bytes per pixel
+    each, several of them) never exist at once: the peak is the decoded image plus one strip.
+    """
+    factor = _strip_factor(img.width, img.height, target_long_side)
+    if factor > 1:
+        img = _reduced_in_strips(img, factor)
     rgb = np.asarray(_flatten_to_rgb(_to_direct_mode(img)), dtype=np.uint8)
     height, width = rgb.shape[:2]
     size = _scaled_size(width, height, target_long_side)
@@ -357,6 +375,29 @@ def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
     shrink = max(width / size[0], height / size[1])
     interpolation = cv2.INTER_AREA if shrink >= _AREA_RESIZE_MIN_FACTOR else cv2.INTER_LINEAR
     return cv2.resize(rgb, size, interpolation=interpolation)
+
+
+def _peak_bytes_per_pixel(fmt: str, strip_factor: int) -> int:
+    if fmt == "WEBP":
+        return _PEAK_BYTES_PER_PIXEL_WEBP
+    return _PEAK_BYTES_PER_PIXEL_STRIPS if strip_factor > 1 else _PEAK_BYTES_PER_PIXEL_WHOLE
+
+
+def _strip_factor(width: int, height: int, target_long_side: int) -> int:
+    """The integer box-reduction factor for a large image (1: convert it whole)."""
+    if width * height <= STRIP_MIN_PIXELS:
+        return 1
+    return max(1, max(width, height) // (2 * target_long_side))
+
+
+def _reduced_in_strips(img: Image.Image, factor: int) -> Image.Image:
+    """RGB, alpha on white, box-reduced by `factor`, converted a strip of rows at a time."""
+    rows = factor * _STRIP_OUTPUT_ROWS
+    parts = []
+    for top in range(0, img.height, rows):
+        strip = img.crop((0, top, img.width, min(img.height, top + rows)))  # keeps mode, palette, info
+        parts.append(np.asarray(_flatten_to_rgb(_to_direct_mode(strip)).reduce(factor), dtype=np.uint8))
+    return Image.fromarray(np.concatenate(parts, axis=0))
 
 
 def _to_direct_mode(img: Image.Image) -> Image.Image:
