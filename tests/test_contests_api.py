@@ -183,6 +183,11 @@ def test_quality_rank_ranks_a_file_without_storage(tmp_path, capsys, photo_b64, 
     moved = [json.loads(line)["entry"] for line in out.read_text(encoding="utf-8").splitlines()]
     assert moved.index("short") < moved.index("trip")
     assert cli_main(["rank", str(posts), "--theme", THEME, "--fail-on-error", "-o", str(out)]) == 1
+    # A judgement about the post that could not be scored is left out with it; a name no post has is an error.
+    judgements.write_text(json.dumps({"judge": "A", "winner": "broken", "loser": "short"}) + "\n"
+                          + json.dumps({"judge": "B", "entry": "broken", "score": 90}) + "\n", encoding="utf-8")
+    assert cli_main(["rank", str(posts), "--theme", THEME, "-o", str(out), "--judgements", str(judgements)]) == 0
+    assert [json.loads(line)["entry"] for line in out.read_text(encoding="utf-8").splitlines()][-1] == "short"
     judgements.write_text(json.dumps({"judge": "A", "winner": "short", "loser": "nobody"}) + "\n", encoding="utf-8")
     assert cli_main(["rank", str(posts), "--theme", THEME, "-o", str(out), "--judgements", str(judgements)]) == 2
     assert "nobody" in capsys.readouterr().err

@@ -200,7 +200,7 @@ def rank_posts(scorer: QualityService, posts: list[Post], theme: str, *, k: int,
                ) -> tuple[Ranking, list[tuple[str, QualityError]]]:
     """Stateless: score the posts against `theme`, flag repeats among them, rank. Entry ids are the
     posts' `id`s (or their 1-based positions as strings when absent). A post that cannot be scored
-    is left out and returned with its error."""
+    is left out, with the judgements that name it, and returned with its error."""
     from datetime import datetime, timezone
 
     ids = [post.id or str(number) for number, post in enumerate(posts, start=1)]
@@ -223,5 +223,10 @@ def rank_posts(scorer: QualityService, posts: list[Post], theme: str, *, k: int,
             model_version=result.versions.models, rubric_version=result.versions.rubric,
             audition_score=result.audition.score, flags=entry_flags(result, found),
             duplicate_of=found.duplicate_of, images=new.images))
-    ranking = build_ranking(entries, list(preferences), list(scores), theme=theme, k=k, bootstrap=bootstrap)
+    # A judgement about a post that could not be scored is left out with it (an id that names no
+    # post at all is still an error: a typo in the judgements file).
+    unscored = {entry_id for entry_id, _ in failed}
+    preferences = [p for p in preferences if p.winner not in unscored and p.loser not in unscored]
+    scores = [s for s in scores if s.entry not in unscored]
+    ranking = build_ranking(entries, preferences, scores, theme=theme, k=k, bootstrap=bootstrap)
     return ranking, failed
