@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
 from api.openapi import DATABASE, IN_CONTEST, NOT_FOUND, SCORING, WITH_BODY
 from api.routes import InFlightDep
@@ -17,6 +17,10 @@ router = APIRouter(tags=["contests"], responses=DATABASE)
 _create_lock = threading.Lock()
 
 Id = Annotated[str, Path(min_length=1, max_length=64)]
+# Printable ASCII, no spaces: a UUID or any other unique token the client makes per request.
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128,
+                                              pattern=r"^[\x21-\x7e]+$",
+                                              description="makes a retried vote count once (see above)")]
 
 
 def get_contests(request: Request) -> ContestService:
@@ -30,6 +34,9 @@ def get_contests(request: Request) -> ContestService:
 
 
 ContestsDep = Annotated[ContestService, Depends(get_contests)]
+REPLAYED = {201: {"headers": {"Idempotent-Replayed": {
+    "description": "`true` when this answers a retry: the vote recorded for this Idempotency-Key before",
+    "schema": {"type": "string", "enum": ["true"]}}}}}
 
 
 @router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED, responses=WITH_BODY)
@@ -84,11 +91,20 @@ def ranking(contest_id: Id, contests: ContestsDep) -> Response:
 
 
 @router.post("/contests/{contest_id}/judgements", response_model=RankingInputs,
-             status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **NOT_FOUND})
-def add_judgement(contest_id: Id, judgement: Judgement, contests: ContestsDep) -> RankingInputs:
+             status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **NOT_FOUND, **REPLAYED})
+def add_judgement(contest_id: Id, judgement: Judgement, contests: ContestsDep, response: Response,
+                  idempotency_key: IdempotencyKey = None) -> RankingInputs:
     """A judge's preference (`winner` over `loser`) or direct score (`entry`, `score` 0-100). Stored
-    durably before the answer: a 201 is never lost."""
-    return contests.add_judgement(contest_id, judgement)
+    durably before the answer: a 201 is never lost.
+
+    Send an `Idempotency-Key` header (any unique string, e.g. a UUID, per vote) to make retries
+    safe: a vote repeated with a key this contest has seen is answered with the vote recorded
+    then (`Idempotent-Replayed: true`) and not counted twice; the same key with another vote is
+    422 `idempotency_key_reused`."""
+    inputs, replayed = contests.add_judgement(contest_id, judgement, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return inputs
 
 
 @router.get("/contests/{contest_id}/judgements", response_model=list[JudgementRecord], responses=IN_CONTEST)

@@ -20,7 +20,7 @@ def error_body(code: str, message: str, field: str | None = None) -> dict:
 
 def field_path(location: tuple | list) -> str | None:
     """('body', 'items', 3, 'kind') -> 'items[3].kind'."""
-    parts = [p for p in location if p not in ("body", "query", "path")
+    parts = [p for p in location if p not in ("body", "query", "path", "header")
              and not (isinstance(p, str) and p.startswith("~"))]  # "~": a tagged union's branch
     out = ""
     for part in parts:

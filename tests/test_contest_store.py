@@ -429,7 +429,24 @@ def test_revisions_do_not_import_the_models():
     for path in (PROJECT_ROOT / "quality" / "contests" / "migrations" / "versions").glob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert "quality.contests.tables" not in source, path.name
-    assert head_revision() == "0001"
+    assert head_revision() == "0002"
+
+
+def test_the_idempotency_revision_goes_down_and_up_keeping_every_vote(sqlite_url):
+    with ContestStore.from_url(sqlite_url) as store:
+        contest = new_contest(store)
+        a, b = add_entry(store, contest.id).id, add_entry(store, contest.id, text_="第二篇").id
+        store.record_judgement(contest.id, PairJudgement(judge="王", winner=a, loser=b), "k1")
+        store.add_judgement(contest.id, PairJudgement(judge="李", winner=b, loser=a))
+        with store.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0001")
+        assert current_revision(store.engine) == "0001"
+        with store.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM judgements")).scalar() == 2
+    with ContestStore.from_url(sqlite_url) as store:  # migrates up again at start
+        assert current_revision(store.engine) == "0002"
+        assert [j.judge for j in store.judgements(contest.id)] == ["王", "李"]
+        assert not store.record_judgement(contest.id, PairJudgement(judge="王", winner=a, loser=b), "k1").replayed
 
 
 
@@ -450,3 +467,45 @@ def test_a_database_that_cannot_be_opened_is_unavailable_not_an_internal_error(t
     assert raised.value.status_code == 503 and raised.value.code == "unavailable"
     with pytest.raises(Unavailable):
         store.add_judgement(contest.id, PairJudgement(judge="j", winner="a", loser="b"))
+
+
+def test_a_judgement_with_an_idempotency_key_is_stored_once(store):
+    contest = new_contest(store)
+    a, b = add_entry(store, contest.id).id, add_entry(store, contest.id, text_="第二篇").id
+    vote = PairJudgement(judge="王", winner=a, loser=b)
+    first = store.record_judgement(contest.id, vote, "vote-1")
+    again = store.record_judgement(contest.id, vote, "vote-1")
+    assert not first.replayed and again.replayed and again.judgement == first.judgement
+    assert [j.id for j in store.judgements(contest.id)] == [first.judgement.id]
+    with pytest.raises(InvalidInput) as reused:  # the same key for another vote
+        store.record_judgement(contest.id, PairJudgement(judge="王", winner=b, loser=a), "vote-1")
+    assert reused.value.code == "idempotency_key_reused"
+    store.record_judgement(contest.id, vote)  # no key: every call is a new vote
+    store.record_judgement(contest.id, vote, "vote-2")
+    other = new_contest(store, "另一场")
+    c, d = add_entry(store, other.id).id, add_entry(store, other.id, text_="第二篇").id
+    assert not store.record_judgement(other.id, PairJudgement(judge="王", winner=c, loser=d), "vote-1").replayed
+    assert len(store.judgements(contest.id)) == 3 and len(store.judgements(other.id)) == 1
+
+
+def test_concurrent_retries_with_one_idempotency_key_store_one_vote(store):
+    """A client that times out and retries while its first request is still being written."""
+    contest = new_contest(store)
+    a, b = add_entry(store, contest.id).id, add_entry(store, contest.id, text_="第二篇").id
+    vote = ScoreJudgement(judge="李", entry=a, score=80)
+    results, errors = [], []
+
+    def post() -> None:
+        try:
+            results.append(store.record_judgement(contest.id, vote, "retry-me"))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert sum(not r.replayed for r in results) == 1 and len({r.judgement.id for r in results}) == 1
+    assert len(store.judgements(contest.id)) == 1

@@ -161,6 +161,25 @@ def test_bad_judgements_are_4xx_naming_the_field(client, contest):
     assert client.post("/contests/nope/judgements", json={"judge": "王", "entry": trip, "score": 5}).status_code == 404
 
 
+def test_a_retried_vote_with_an_idempotency_key_counts_once(client, contest):
+    contest, entries = contest
+    url = f"/contests/{contest['id']}/judgements"
+    vote = {"judge": "重试评委", "winner": entries["coast"]["id"], "loser": entries["short"]["id"]}
+    before = len(client.get(url).json())
+    first = client.post(url, json=vote, headers={"Idempotency-Key": "0b6e2c1e-vote-1"})
+    again = client.post(url, json=vote, headers={"Idempotency-Key": "0b6e2c1e-vote-1"})
+    assert first.status_code == again.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["judgement"] == first.json()["judgement"]
+    assert len(client.get(url).json()) == before + 1
+    reused = client.post(url, json={**vote, "judge": "另一位"}, headers={"Idempotency-Key": "0b6e2c1e-vote-1"})
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+    for bad in (b"has space", b"x" * 129, "钥匙".encode("utf-8")):  # raw bytes: UTF-8 is not a header's ASCII
+        response = client.post(url, json=vote, headers={"Idempotency-Key": bad})
+        assert response.status_code == 422 and response.json()["error"]["field"] == "Idempotency-Key", response.text
+    assert len(client.get(url).json()) == before + 1
+
+
 def test_quality_rank_ranks_a_file_without_storage(tmp_path, capsys, photo_b64, monkeypatch):
     posts = tmp_path / "entries.jsonl"
     rows = [{"id": "trip", "title": "川藏线十天", "text": TRIP, "images": [{"data": photo_b64}]},

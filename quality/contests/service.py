@@ -129,10 +129,12 @@ class ContestService:
         return self.store.thumbnail(contest_id, entry_id, index)
 
     # -- judgements and ranking -----------------------------------------------------------
-    def add_judgement(self, contest_id: str, judgement: PairJudgement | ScoreJudgement) -> RankingInputs:
-        """Recorded (committed) before the answer is given."""
-        record = self.store.add_judgement(contest_id, judgement)
-        return self.store.ranking_inputs(contest_id, record)
+    def add_judgement(self, contest_id: str, judgement: PairJudgement | ScoreJudgement,
+                      idempotency_key: str | None = None) -> tuple[RankingInputs, bool]:
+        """Recorded (committed) before the answer is given; with an `idempotency_key` this contest
+        has seen, the vote recorded then (and True: replayed) instead of a second one."""
+        recorded = self.store.record_judgement(contest_id, judgement, idempotency_key)
+        return self.store.ranking_inputs(contest_id, recorded.judgement), recorded.replayed
 
     def judgements(self, contest_id: str):
         return self.store.judgements(contest_id)

@@ -11,6 +11,7 @@ and on PostgreSQL (synchronous_commit on) the row is then on disk.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from quality.contests.db import make_engine, upgrade, writer
@@ -107,6 +108,14 @@ class StoredEntry:
             flags=list(self.flags),
             duplicate_of=list(self.duplicate_of),
         )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A judgement as stored, and whether this call replayed an earlier one (same Idempotency-Key)."""
+
+    judgement: JudgementRecord
+    replayed: bool
 
 
 class _Transactions:
@@ -287,6 +296,13 @@ class ContestStore:
         """Record a vote; committed (durable) on return. `NotFound` for an unknown contest;
         `InvalidInput` (with `field`) when an entry named is not in this contest, when
         winner == loser, or a score is outside 0-100."""
+        return self.record_judgement(contest_id, judgement).judgement
+
+    def record_judgement(self, contest_id: str, judgement: PairJudgement | ScoreJudgement,
+                         idempotency_key: str | None = None) -> Recorded:
+        """`add_judgement`, once per `idempotency_key`: with a key this contest has seen, the vote
+        recorded then is returned (`replayed`) and nothing is stored; the same key with another
+        judgement is `InvalidInput` (code idempotency_key_reused)."""
         if isinstance(judgement, PairJudgement):
             if judgement.winner == judgement.loser:
                 raise InvalidInput("winner and loser are the same entry", field="loser")
@@ -304,15 +320,30 @@ class ContestStore:
         row.contest_id = contest_id
         row.judge = judgement.judge
         row.created_at = utc_now()
-        with self._write.begin() as session:
-            _require_contest(session, contest_id)
-            present = set(session.scalars(select(EntryRow.id).where(EntryRow.contest_id == contest_id,
-                                                                    EntryRow.id.in_(named.values()))))
-            for name, entry_id in named.items():
-                if entry_id not in present:
-                    raise InvalidInput(f"{entry_id!r} is not an entry of contest {contest_id!r}", field=name)
-            session.add(row)
-        return _judgement(row)
+        if idempotency_key is not None:
+            row.idempotency_key = idempotency_key
+            row.request_sha256 = hashlib.sha256(judgement.model_dump_json().encode()).hexdigest()
+        try:
+            with self._write.begin() as session:
+                _require_contest(session, contest_id)
+                earlier = _judgement_with_key(session, contest_id, idempotency_key)
+                if earlier is not None:
+                    return _replayed(earlier, row.request_sha256)
+                present = set(session.scalars(select(EntryRow.id).where(EntryRow.contest_id == contest_id,
+                                                                        EntryRow.id.in_(named.values()))))
+                for name, entry_id in named.items():
+                    if entry_id not in present:
+                        raise InvalidInput(f"{entry_id!r} is not an entry of contest {contest_id!r}", field=name)
+                session.add(row)
+        except IntegrityError:
+            # Another request with the same key committed between our check and our insert
+            # (PostgreSQL; SQLite writers are serialised): answer with its vote.
+            with self._read.begin() as session:
+                earlier = _judgement_with_key(session, contest_id, idempotency_key)
+            if earlier is None:
+                raise
+            return _replayed(earlier, row.request_sha256)
+        return Recorded(_judgement(row), replayed=False)
 
     def judgements(self, contest_id: str) -> list[JudgementRecord]:
         """The contest's votes in the order they were recorded; `NotFound` for an unknown contest."""
@@ -418,6 +449,20 @@ def _stored_entry(row: EntryRow, images: Sequence[EntryImageRow | StoredImage]) 
                 for image in images],
         text_embedding=_embedding_array(row.text_embedding), text_sha256=row.text_sha256,
     )
+
+
+def _judgement_with_key(session: Session, contest_id: str, key: str | None) -> JudgementRow | None:
+    if key is None:
+        return None
+    return session.scalar(select(JudgementRow).where(JudgementRow.contest_id == contest_id,
+                                                     JudgementRow.idempotency_key == key))
+
+
+def _replayed(earlier: JudgementRow, request_sha256: str | None) -> Recorded:
+    if earlier.request_sha256 != request_sha256:
+        raise InvalidInput("this Idempotency-Key was already used for another judgement in this contest",
+                           code="idempotency_key_reused")
+    return Recorded(_judgement(earlier), replayed=True)
 
 
 def _judgement(row: JudgementRow) -> JudgementRecord:

@@ -39,6 +39,7 @@ NAMING_CONVENTION = {
 }
 
 ID_LENGTH = 32  # uuid4 hex
+IDEMPOTENCY_KEY_LENGTH = 128
 
 
 def new_id() -> str:
@@ -150,6 +151,8 @@ class JudgementRow(Base):
         ForeignKeyConstraint(["contest_id", "loser_id"], ["entries.contest_id", "entries.id"]),
         ForeignKeyConstraint(["contest_id", "entry_id"], ["entries.contest_id", "entries.id"]),
         Index("ix_judgements_contest_id_created_at", "contest_id", "created_at"),
+        # A client's Idempotency-Key names one judgement per contest (a retry finds it again).
+        UniqueConstraint("contest_id", "idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
@@ -161,3 +164,7 @@ class JudgementRow(Base):
     entry_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     score: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The client's Idempotency-Key header, and the sha256 of what it sent with it (to refuse the
+    # same key with another judgement).
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))

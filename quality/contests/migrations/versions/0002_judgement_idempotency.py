@@ -1,0 +1,33 @@
+"""Judgements remember the client's Idempotency-Key, so a retried vote is stored once.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-27
+
+"""
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision: str = "0002"
+down_revision: Union[str, Sequence[str], None] = "0001"
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("judgements") as batch:
+        batch.add_column(sa.Column("idempotency_key", sa.String(128), nullable=True))
+        batch.add_column(sa.Column("request_sha256", sa.String(64), nullable=True))
+        batch.create_unique_constraint(op.f("uq_judgements_contest_id_idempotency_key"),
+                                       ["contest_id", "idempotency_key"])
+
+
+def downgrade() -> None:
+    # Only the keys go (no vote is lost): retries of old requests are then no longer recognised.
+    with op.batch_alter_table("judgements") as batch:
+        batch.drop_constraint(op.f("uq_judgements_contest_id_idempotency_key"), type_="unique")
+        batch.drop_column("request_sha256")
+        batch.drop_column("idempotency_key")
