@@ -334,3 +334,41 @@ def test_text_from_the_public_stays_text(watched, contest):
     assert page.evaluate("document.scripts.length") == 1  # the page's own script only
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"], #ranking script').length") == 0
     assert watched.dialogs == [] and watched.errors == [], (watched.dialogs, watched.errors)
+
+
+def test_a_vote_whose_answer_was_lost_is_retried_and_counted_once(watched, server, contest):
+    """The server records the vote but the answer never reaches the browser (connection reset):
+    the page sends it again with the same Idempotency-Key, and the server answers with the vote it
+    already has instead of counting a second one. A 503 (database restarting) is retried too."""
+    page, contest_id = watched.page, contest["id"]
+    watched.open(contest_id)
+    page.locator("#judge").fill(JUDGE)
+    before = server.get(f"/contests/{contest_id}/judgements").json()
+    seen: list[tuple[str | None, int | str]] = []
+
+    def lose_the_first_answer(route):
+        key = route.request.headers.get("idempotency-key")
+        if not seen:
+            answer = route.fetch()  # reaches the server, which records the vote ...
+            seen.append((key, answer.status))
+            route.abort("connectionreset")  # ... but the browser never hears back
+        elif len(seen) == 1:
+            seen.append((key, 503))
+            route.fulfill(status=503, headers={"Retry-After": "0"},
+                          json={"error": {"code": "unavailable", "message": "数据库重启中", "field": None}})
+        else:
+            answer = route.fetch()
+            seen.append((key, answer.status))
+            route.fulfill(response=answer)
+
+    page.route("**/judgements", lose_the_first_answer)
+    version = watched.version()
+    page.locator('#next-pair button[data-choice="a"]').click()
+    watched.after(version)
+    page.unroute("**/judgements")
+    keys = {key for key, _ in seen}
+    assert len(seen) == 3 and len(keys) == 1 and None not in keys and len(next(iter(keys))) == 32, seen
+    assert [status for _, status in seen] == [201, 503, 201]
+    after = server.get(f"/contests/{contest_id}/judgements").json()
+    assert len(after) == len(before) + 1  # three sends, one vote
+    assert "已记录" in page.locator("#notice").text_content()
