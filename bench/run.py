@@ -26,6 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python bench/run.py`: import `bench` as a package, not its modules bare
@@ -52,57 +53,52 @@ class Progress:
         print(f"[bench {time.perf_counter() - self.started:6.1f} s] {what}", file=sys.stderr, flush=True)
 
 
-def run_server_section(results: dict, scale: float, progress: Progress) -> None:
+@contextmanager
+def bench_server(progress: Progress, into: dict, env: dict | None = None):
+    """A fresh server in a temporary state dir and an HTTP client for it: its cold start goes into
+    `into` at the start, its peak RSS at the end; stopped and cleaned up whatever happens."""
     import httpx
 
     state_dir = tempfile.mkdtemp(prefix="quality-bench-")
-    progress("starting the server (cold start)")
-    srv = server.Server(state_dir)
+    progress("starting the server (cold start)" + (f" with {env}" if env else ""))
+    srv = server.Server(state_dir, env=env)
     try:
         srv.wait_ready()
-        results["cold_start_s"] = round(srv.ready_s, 2)
-        results["cold_start_first_answer_s"] = round(srv.first_answer_s, 2)
-        results["rss_at_ready_mb"] = srv.rss_at_ready_mb
+        into["cold_start_s"] = round(srv.ready_s, 2)
+        into["cold_start_first_answer_s"] = round(srv.first_answer_s, 2)
         with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
-            results.update(server.run_http_scenarios(client, srv.base, scale, progress, srv.peak_rss_mb))
-            results["curves"] = curves.run_curves(client, srv.base, scale, progress, measured=results,
-                                                  server_peak_rss=srv.peak_rss_mb)
-            progress("contest_ranking")
-            try:
-                results["contest_ranking"] = server.contest_ranking(client, srv.base, scale)
-            except TimeoutError as error:
-                results["contest_ranking"] = {"error": str(error)}
-        results["peak_rss_mb"] = srv.peak_rss_mb()
+            yield srv, client
+        into["peak_rss_mb"] = srv.peak_rss_mb()
     finally:
         srv.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def run_server_section(results: dict, scale: float, progress: Progress) -> None:
+    with bench_server(progress, results) as (srv, client):
+        results["rss_at_ready_mb"] = srv.rss_at_ready_mb
+        results.update(server.run_http_scenarios(client, srv.base, scale, progress, srv.peak_rss_mb))
+        results["curves"] = curves.run_curves(client, srv.base, scale, progress, measured=results,
+                                              server_peak_rss=srv.peak_rss_mb)
+        progress("contest_ranking")
+        try:
+            results["contest_ranking"] = server.contest_ranking(client, srv.base, scale)
+        except TimeoutError as error:
+            results["contest_ranking"] = {"error": str(error)}
 
 
 def run_head_section(results: dict, scale: float, progress: Progress) -> None:
     """Cold start and the text scenarios of a server with QUALITY_CIVILITY_MODEL=head."""
-    import httpx
-
-    state_dir = tempfile.mkdtemp(prefix="quality-bench-")
-    progress("starting the server with QUALITY_CIVILITY_MODEL=head")
-    srv = server.Server(state_dir, env=HEAD_PROFILE_ENV)
     profile: dict = {"env": HEAD_PROFILE_ENV}
-    try:
-        srv.wait_ready()
-        profile["cold_start_s"] = round(srv.ready_s, 2)
-        profile["cold_start_first_answer_s"] = round(srv.first_answer_s, 2)
-        scenarios = server.http_scenarios()
-        with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
-            for name in HEAD_SCENARIOS:
-                progress(f"head profile: {name}")
-                path, body, items, concurrency, count, budget_s = scenarios[name]
-                profile[name] = server.load_run(
-                    client, f"{srv.base}{path}", body, items=items, concurrency=concurrency,
-                    count=server.scaled_count(count, scale, floor=min(count, concurrency)),
-                    budget_s=server.scaled(budget_s, scale), warmup=1 if items > 64 else 2)
-        profile["peak_rss_mb"] = srv.peak_rss_mb()
-    finally:
-        srv.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+    scenarios = server.http_scenarios()
+    with bench_server(progress, profile, env=HEAD_PROFILE_ENV) as (srv, client):
+        for name in HEAD_SCENARIOS:
+            progress(f"head profile: {name}")
+            path, body, items, concurrency, count, budget_s = scenarios[name]
+            profile[name] = server.load_run(
+                client, f"{srv.base}{path}", body, items=items, concurrency=concurrency,
+                count=server.scaled_count(count, scale, floor=min(count, concurrency)),
+                budget_s=server.scaled(budget_s, scale), warmup=1 if items > 64 else 2)
     results["head_profile"] = profile
 
 
