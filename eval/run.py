@@ -94,13 +94,12 @@ def _round(metrics: dict) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()}
 
 
-def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None, label_col: str | None = None,
-             group_col: str | None = None, parent_col: str | None = None, threshold: float = 0.5,
-             title_col: str | None = None, image_col: str | None = None, grade_scale: str = "auto",
-             quiet: bool = False, holdout: float | None = None, compare_service=None) -> dict:
-    """Metrics of `service`'s scores against the labels. `holdout`: only the rows `quality train`
-    held out at that fraction. `compare_service`: the same rows scored by other models too (e.g. the
-    models before a refit), reported beside with a paired bootstrap interval of the change."""
+def labelled_for_eval(service, task_name: str, path: Path, *, text_col: str | None = None,
+                      label_col: str | None = None, group_col: str | None = None, parent_col: str | None = None,
+                      title_col: str | None = None, image_col: str | None = None, grade_scale: str = "auto",
+                      holdout: float | None = None):
+    """The rows `evaluate` scores, in its order: (task, labelled data, the grade scale or None, the
+    key of its checkpoint). Shared with the Ray engine, which scores the same rows into it."""
     task = TASKS[task_name]
     if task.reads == "image" and (title_col or image_col):
         raise LabelFileError(f"--title-col and --image-col are for text tasks; {task.name} reads the photo "
@@ -111,12 +110,25 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
                          label_range=(0, 1) if task.label_type == "binary" else None)
     if holdout is not None:
         data = split_holdout(data, holdout)[1]
+    scale = apply_grade_scale(data, grade_scale, service.rubric.audition.bands) if task.human_grades else None
+    key = {"task": task.name, "text_col": text_col, "label_col": label_col, "parent_col": parent_col,
+           "title_col": title_col, "image_col": image_col, "grade_scale": grade_scale, "holdout": holdout}
+    return task, data, scale, key
+
+
+def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None, label_col: str | None = None,
+             group_col: str | None = None, parent_col: str | None = None, threshold: float = 0.5,
+             title_col: str | None = None, image_col: str | None = None, grade_scale: str = "auto",
+             quiet: bool = False, holdout: float | None = None, compare_service=None) -> dict:
+    """Metrics of `service`'s scores against the labels. `holdout`: only the rows `quality train`
+    held out at that fraction. `compare_service`: the same rows scored by other models too (e.g. the
+    models before a refit), reported beside with a paired bootstrap interval of the change."""
+    task, data, scale, checkpoint_key = labelled_for_eval(
+        service, task_name, path, text_col=text_col, label_col=label_col, group_col=group_col,
+        parent_col=parent_col, title_col=title_col, image_col=image_col, grade_scale=grade_scale, holdout=holdout)
     cutoffs = service.rubric.audition.bands
-    scale = apply_grade_scale(data, grade_scale, cutoffs) if task.human_grades else None
     metrics = _metrics_for(task, threshold, scale, cutoffs)
     baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
-    checkpoint_key = {"task": task.name, "text_col": text_col, "label_col": label_col, "parent_col": parent_col,
-                      "title_col": title_col, "image_col": image_col, "grade_scale": grade_scale, "holdout": holdout}
     checkpoint = Checkpoint(checkpoint_path(service, Path(path), checkpoint_key))
     if task.uncalibrated_score is not None:
         both = score_labelled(service, data, task, lambda post, result: (

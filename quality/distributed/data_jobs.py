@@ -175,28 +175,14 @@ def cmd_score_ray(args) -> int:
 
 # -- evaluation ----------------------------------------------------------------------------
 def _labelled_rows(service, args):
-    """The rows `eval.run.evaluate` scores, in its order, and its checkpoint key. This mirrors
-    `evaluate`'s first lines; if they ever differ, `ray_scored_eval` warns and the local engine
-    scores the rows instead (correct, only slower)."""
-    from eval.data import LabelFileError, read_labelled, split_holdout
-    from eval.grades import apply_grade_scale
-    from eval.tasks import TASKS
+    """The rows `eval.run.evaluate` scores, in its order, and its checkpoint key (the same function
+    reads them for both engines)."""
+    from eval.run import labelled_for_eval
 
-    task = TASKS[args.task]
-    if task.reads == "image" and (args.title_col or args.image_col):
-        raise LabelFileError(f"--title-col and --image-col are for text tasks; {task.name} reads the photo "
-                             "path in --text-col")
-    data = read_labelled(args.data, text_col=args.text_col or task.default_text_col,
-                         label_col=args.label_col or task.default_label_col, group_col=args.group_col,
-                         parent_col=args.parent_col, title_col=args.title_col, image_col=args.image_col,
-                         label_range=(0, 1) if task.label_type == "binary" else None)
-    if args.holdout is not None:
-        data = split_holdout(data, args.holdout)[1]
-    if task.human_grades:
-        apply_grade_scale(data, args.grade_scale, service.rubric.audition.bands)
-    key = {"task": task.name, "text_col": args.text_col, "label_col": args.label_col, "parent_col": args.parent_col,
-           "title_col": args.title_col, "image_col": args.image_col, "grade_scale": args.grade_scale,
-           "holdout": args.holdout}
+    task, data, _, key = labelled_for_eval(
+        service, args.task, args.data, text_col=args.text_col, label_col=args.label_col, group_col=args.group_col,
+        parent_col=args.parent_col, title_col=args.title_col, image_col=args.image_col,
+        grade_scale=args.grade_scale, holdout=args.holdout)
     return task, data.rows, key
 
 
