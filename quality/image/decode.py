@@ -263,7 +263,10 @@ def _decode_checked(data: bytes, max_pixels: int, target_long_side: int,
             # black image instead of an error.
             orientation = _exif_orientation(img)
             # The array is a copy, made before the file is closed (a closed PIL image has no pixels).
-            arr = np.ascontiguousarray(_apply_orientation(_to_small_rgb(img, target_long_side), orientation))
+            # The output size comes from the stored size, not the draft's rounded-up one, so a JPEG
+            # comes out exactly as large as a PNG of the same picture.
+            out_size = _scaled_size(width, height, target_long_side)
+            arr = np.ascontiguousarray(_apply_orientation(_to_small_rgb(img, out_size, strip_factor), orientation))
         if orientation in _SWAPS_AXES:
             width, height = height, width
     arr.setflags(write=False)
@@ -355,19 +358,17 @@ def _request_jpeg_draft(img: Image.Image, target_long_side: int) -> None:
         img.draft("RGB", (w, h))
 
 
-def _to_small_rgb(img: Image.Image, target_long_side: int) -> np.ndarray:
-    """Any mode -> RGB (alpha on white), then shrink with OpenCV (much faster than PIL here).
+def _to_small_rgb(img: Image.Image, size: tuple[int, int], strip_factor: int) -> np.ndarray:
+    """Any mode -> RGB (alpha on white), then shrink to `size` with OpenCV (much faster than PIL here).
 
-    A large image (over STRIP_MIN_PIXELS, at least twice the target) is converted and box-reduced
-    by an integer factor in strips of rows first, so the full-size RGB copies (3-4 bytes per pixel
-    each, several of them) never exist at once: the peak is the decoded image plus one strip.
+    With `strip_factor` > 1 (a large image, see `_strip_factor`) it is converted and box-reduced by
+    that factor in strips of rows first, so the full-size RGB copies (3-4 bytes per pixel each,
+    several of them) never exist at once: the peak is the decoded image plus one strip.
     """
-    factor = _strip_factor(img.width, img.height, target_long_side)
-    if factor > 1:
-        img = _reduced_in_strips(img, factor)
+    if strip_factor > 1:
+        img = _reduced_in_strips(img, strip_factor)
     rgb = np.asarray(_flatten_to_rgb(_to_direct_mode(img)), dtype=np.uint8)
     height, width = rgb.shape[:2]
-    size = _scaled_size(width, height, target_long_side)
     if size == (width, height):
         return rgb
     # Area averaging avoids aliasing on big reductions; after a JPEG draft the factor is < 2
