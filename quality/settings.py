@@ -74,7 +74,8 @@ class Settings(BaseSettings):
     # Posts waiting to be batched (being decoded or queued); past this `POST /score` answers
     # 503 with Retry-After at once. The bound on `/score` that `max_in_flight` is on the rest.
     queue_max_items: int = Field(256, ge=1)
-    # A post not scored within this many seconds of being queued gets 503 with Retry-After.
+    # A post not scored within this many seconds of being queued gets 503 with Retry-After; so does
+    # a `POST /score/batch` still being scored, and a photo decode still waiting for memory.
     request_timeout_s: float = Field(30.0, gt=0)
     # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
     threads: int = Field(2, ge=1)

@@ -31,9 +31,14 @@ def check_batch_text(posts: list[Post], limits: Limits) -> None:
         )
 
 
+def _text_fields(post: Post) -> list[tuple[str, str]]:
+    """(field name, value) of every text a post carries, "" when absent."""
+    return [("text", post.text or ""), ("title", post.title or ""),
+            ("parent.text", post.parent.text if post.parent else ""), ("theme", post.theme or "")]
+
+
 def _text_chars(post: Post) -> int:
-    return (len(post.text or "") + len(post.title or "") + len(post.theme or "")
-            + (len(post.parent.text) if post.parent else 0))
+    return sum(len(value) for _, value in _text_fields(post))
 
 
 def check_post(post: Post, limits: Limits, field_prefix: str = "") -> None:
@@ -44,8 +49,7 @@ def check_post(post: Post, limits: Limits, field_prefix: str = "") -> None:
         raise InvalidInput("a post needs text, a title or at least one image "
                            "(whitespace, invisible and control characters do not count)",
                            field=f"{field_prefix}text", code="empty_post")
-    for name, value in (("text", text), ("title", post.title or ""), ("parent.text", post.parent.text if post.parent else ""),
-                        ("theme", post.theme or "")):
+    for name, value in _text_fields(post):
         if len(value) > limits.max_text_chars:
             raise TooLarge(
                 f"{name} has {len(value)} characters; the limit is {limits.max_text_chars}",

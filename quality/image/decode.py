@@ -84,13 +84,15 @@ _AREA_RESIZE_MIN_FACTOR = 2.0
 BOMB_MIN_PIXELS = 4_000_000
 MAX_PIXELS_PER_BYTE = 500
 # Images over this many pixels are converted to RGB and reduced in strips of rows
-# (`_reduced_in_strips`): converting them whole took 6.5-13.4 bytes per pixel at the peak
-# (36 Mpx: 1-bit PNG 240 MB, palette GIF 232, RGBA PNG 418, lossless WebP 482).
+# (`_reduced_in_strips`): converting them whole took 10-19 bytes per pixel at the peak
+# (36 Mpx, each in a fresh process: 1-bit PNG 379 MB, palette GIF 381, RGBA PNG 482, 16-bit PNG 688).
 STRIP_MIN_PIXELS = 4_000_000
 _STRIP_OUTPUT_ROWS = 64
 # Peak working memory of a decode per decoded pixel, reserved in the DecodeBudget. Measured, each
 # in a fresh process, 36 Mpx: converted in strips, 1-bit PNG 85 MB (2.4 B/px), palette GIF 85,
-# 16-bit PNG 116 (3.2), RGBA PNG 182 (5.0); converted whole, up to 13.4 B/px. Lossless WebP
+# 16-bit PNG 116 (3.2), RGBA PNG 182 (5.0). Converted whole (under 4 Mpx, or a long side under
+# twice the target) 10-19 B/px were measured; 14 is reserved, so a 16-bit image there can exceed
+# its share by a third (at most ~9 Mpx: ~50 MB over). Lossless WebP
 # 553 MB (15.4 B/px) either way: PIL's WebP decoder hands over the pixels as a bytes copy.
 _PEAK_BYTES_PER_PIXEL_WHOLE = 14
 _PEAK_BYTES_PER_PIXEL_STRIPS = 6
