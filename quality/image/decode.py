@@ -79,8 +79,8 @@ _BACKGROUND_RGB = (255, 255, 255)
 _AREA_RESIZE_MIN_FACTOR = 2.0
 # Decompression bombs under the pixel limit: an image over BOMB_MIN_PIXELS whose file carries less
 # than one byte per MAX_PIXELS_PER_BYTE pixels is refused before decoding. Photos carry a byte per
-# 2-7 pixels (JPEG; the 400 photos in shared/data: 2.3-6.8), screenshots and flat graphics tens;
-# a 36 Mpx PNG of one colour fits in 4 KB and costs ~0.5 s and ~240 MB to inflate.
+# 1.9-21 pixels (the 2,147 in shared/data/photos, median 3.9), screenshots and flat graphics tens;
+# a 36 Mpx PNG of one colour fits in 4 KB and cost 0.4 s and 379 MB to decode (bench/decode_memory.py).
 BOMB_MIN_PIXELS = 4_000_000
 MAX_PIXELS_PER_BYTE = 500
 # Images over this many pixels are converted to RGB and reduced in strips of rows
@@ -88,12 +88,12 @@ MAX_PIXELS_PER_BYTE = 500
 # (36 Mpx, each in a fresh process: 1-bit PNG 379 MB, palette GIF 381, RGBA PNG 482, 16-bit PNG 688).
 STRIP_MIN_PIXELS = 4_000_000
 _STRIP_OUTPUT_ROWS = 64
-# Peak working memory of a decode per decoded pixel, reserved in the DecodeBudget. Measured, each
-# in a fresh process, 36 Mpx: converted in strips, 1-bit PNG 85 MB (2.4 B/px), palette GIF 85,
-# 16-bit PNG 116 (3.2), RGBA PNG 182 (5.0). Converted whole (under 4 Mpx, or a long side under
-# twice the target) 10-19 B/px were measured; 14 is reserved, so a 16-bit image there can exceed
-# its share by a third (at most ~9 Mpx: ~50 MB over). Lossless WebP
-# 553 MB (15.4 B/px) either way: PIL's WebP decoder hands over the pixels as a bytes copy.
+# Peak working memory of a decode per decoded pixel, reserved in the DecodeBudget. Measured
+# (bench/decode_memory.py), each in a fresh process, 36 Mpx: converted in strips, 1-bit PNG
+# 85 MB (2.4 B/px), palette GIF 85, 16-bit PNG 116 (3.2), RGBA PNG 182 (5.0). Converted whole
+# (under 4 Mpx, or a long side under twice the target) 10-19 B/px were measured; 14 is reserved,
+# so a 16-bit image there can exceed its share by a third (at most ~9 Mpx: ~50 MB over).
+# Lossless WebP 553 MB (15.4 B/px) either way: PIL's WebP decoder hands over a copy of the pixels.
 _PEAK_BYTES_PER_PIXEL_WHOLE = 14
 _PEAK_BYTES_PER_PIXEL_STRIPS = 6
 _PEAK_BYTES_PER_PIXEL_WEBP = 16
