@@ -22,6 +22,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from quality.sqlite_open import open_wal, retry_while_busy
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # How long a SQLite writer waits for another connection's write lock (seconds).
 BUSY_TIMEOUT_S = 30.0
@@ -61,17 +63,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # The driver's own implicit BEGINs off: `_on_begin` emits them (documented SQLAlchemy
         # recipe), so PRAGMAs run outside a transaction and writers can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            if not in_memory:
-                mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise RuntimeError(f"SQLite refused WAL mode for {database} (journal_mode={mode})")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-        finally:
-            cursor.close()
+        if in_memory:
+            dbapi_connection.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        else:
+            # Busy timeout first; switching a new file to WAL can still fail at once while other
+            # processes open it too (see quality.sqlite_open): `open_wal` retries.
+            open_wal(dbapi_connection, BUSY_TIMEOUT_S, database)
+        dbapi_connection.execute("PRAGMA synchronous=FULL")
+        dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
@@ -122,7 +121,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         raise RuntimeError(f"the contest database is at revision {found!r}, which this version of the "
                            f"service does not know (newest known: {head_revision()!r}): upgrade the service")
     with _ALEMBIC_LOCK, engine.connect() as connection:
-        command.upgrade(alembic_config(connection), revision)
+        if connection.dialect.name != "sqlite":
+            command.upgrade(alembic_config(connection), revision)
+        else:
+            # The migration takes the write lock up front (BEGIN IMMEDIATE, waiting its busy
+            # timeout), and a failed one rolls back whole: should SQLite still answer BUSY at
+            # once (see quality.sqlite_open), it is run again.
+            retry_while_busy(lambda: command.upgrade(alembic_config(connection), revision), BUSY_TIMEOUT_S)
 
 
 def new_revision(message: str, *, url: str = "sqlite://") -> None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from quality.errors import InvalidInput
 from quality.image.duplicates import NEAR_DUPLICATE_BITS
+from quality.sqlite_open import open_wal, retry_while_busy
 
 # A 64-bit pHash as `str(imagehash.phash(...))` writes it. Checked strictly: `int(x, 16)`
 # would also take "0x…", "_" separators and non-ASCII digits.
@@ -88,12 +89,18 @@ class PhotoHashStore:
         # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE) in `add`.
         self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                      check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer, nor it them
-        # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power cut, and a
-        # photo that was answered "not a duplicate" and recorded must still be here afterwards,
-        # or its reposts pass. The cost is one fsync per `add`, small next to scoring a photo.
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            # WAL: readers never block the writer, nor it them. Switching a new file to it can
+            # fail at once while other processes open it too: `open_wal` retries.
+            open_wal(self._conn, BUSY_TIMEOUT_S, self.path)
+            # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on a power cut, and a
+            # photo that was answered "not a duplicate" and recorded must still be here afterwards,
+            # or its reposts pass. The cost is one fsync per `add`, small next to scoring a photo.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            retry_while_busy(self._create_schema, BUSY_TIMEOUT_S)
+        except BaseException:
+            self._conn.close()
+            raise
         # Search arrays; only the first `_size` entries are used. Capacity grows by doubling,
         # so adding one post's photos does not copy a million hashes.
         self._hashes = np.zeros(1024, dtype=np.uint64)
@@ -105,6 +112,16 @@ class PhotoHashStore:
             rowids, hex_hashes = zip(*rows)
             self._append(np.array(rowids, dtype=np.int64),
                          np.frombuffer(bytes.fromhex("".join(hex_hashes)), dtype=">u8"))
+
+    def _create_schema(self) -> None:
+        """The table and its indexes, in one transaction: another process never sees the table
+        without its unique indexes (its rows could then break them)."""
+        try:
+            self._conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def __len__(self) -> int:
         return self._size
