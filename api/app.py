@@ -43,15 +43,18 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
             # Verifies every model checksum and the rubric; a mismatch stops start-up here.
             app.state.service = QualityService(settings)
         app.state.service.warm_up()
-        # POST /score posts are micro-batched by one worker thread (quality.batching).
-        app.state.batcher = MicroBatcher.from_settings(
-            app.state.service, settings, on_batch=app.state.metrics.observe_batch).start()
+        # POST /score posts are micro-batched by one worker thread (quality.batching), unless
+        # the service sends them elsewhere to be batched and scored (the Ray Serve ingress).
+        if app.state.service.micro_batched:
+            app.state.batcher = MicroBatcher.from_settings(
+                app.state.service, settings, on_batch=app.state.metrics.observe_batch).start()
         try:
             yield
         finally:
             # Graceful: refuse new posts (503), score every admitted one (off the event loop,
             # so requests still waiting for their results can be answered meanwhile).
-            await run_in_threadpool(app.state.batcher.stop, settings.request_timeout_s)
+            if app.state.batcher is not None:
+                await run_in_threadpool(app.state.batcher.stop, settings.request_timeout_s)
             if getattr(app.state, "contests", None) is not None:
                 app.state.contests.close()
 

@@ -12,8 +12,9 @@ from typing import Iterator
 from pydantic import ValidationError
 
 from eval.data import add_graded_post_arguments
+from eval.tasks import TASKS
 from quality.errors import ModelIntegrityError, QualityError, RubricError
-from quality.train.targets import TRAIN_TARGETS
+from train.targets import TRAIN_TARGETS
 
 CHUNK = 64  # posts scored together: big enough to batch the encoder, small enough to stream
 # Files looked at when `quality photos import` walks a directory (a named file is always tried).
@@ -104,43 +105,9 @@ def count_rows(path: Path) -> int | None:
     return None
 
 
-def _error_record(row: dict | Exception, error: Exception) -> dict:
-    row_id = row.get("id") if isinstance(row, dict) else None
-    if isinstance(error, QualityError):
-        body = error.to_dict()
-    elif isinstance(error, ValidationError):
-        first = error.errors()[0]
-        body = {"code": "invalid_input", "message": first["msg"],
-                "field": ".".join(str(p) for p in first["loc"]) or None}
-    else:
-        body = {"code": "invalid_input", "message": str(error), "field": None}
-    return {"id": row_id, "error": body}
-
-
-def score_rows(service, rows: list[dict | Exception]) -> list[dict]:
-    """Score a chunk together; if any row is bad, score the rest one by one so only it fails."""
-    from quality.schemas import Post
-
-    try:
-        posts = [Post.model_validate(row) if isinstance(row, dict) else None for row in rows]
-        if all(post is not None for post in posts):
-            return [r.model_dump(mode="json") for r in service.score_batch(posts, batch_field=None)]
-    except (QualityError, ValidationError):
-        pass
-    out = []
-    for row in rows:
-        try:
-            if isinstance(row, Exception):
-                raise row
-            out.append(service.score(Post.model_validate(row)).model_dump(mode="json"))
-        except (QualityError, ValidationError, ValueError) as error:
-            out.append(_error_record(row, error))
-    return out
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     if getattr(args, "engine", "local") == "ray":
-        from quality.distributed.data_jobs import cmd_score_ray  # imports ray only when it runs
+        from ray_apps.data_jobs import cmd_score_ray  # imports ray only when it runs
 
         return cmd_score_ray(args)
     from tqdm import tqdm
@@ -170,6 +137,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def _flush(service, chunk, output, progress, n_ok, n_failed):
+    from quality.records import score_rows
+
     for record in score_rows(service, chunk):
         output.write(json.dumps(record, ensure_ascii=False) + "\n")
         if "error" in record:
@@ -205,6 +174,7 @@ def _read_judgements(path: Path):
 
 def cmd_rank(args: argparse.Namespace) -> int:
     from quality.contests.service import rank_posts
+    from quality.records import error_record
     from quality.schemas import Post
     from quality.service import QualityService
     from quality.settings import Settings
@@ -220,7 +190,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
             posts.append(post if post.id else post.model_copy(update={"id": str(number)}))
         except (ValidationError, ValueError) as error:
             failed += 1
-            print(f"row {number} not ranked: {json.dumps(_error_record(row, error)['error'], ensure_ascii=False)}",
+            print(f"row {number} not ranked: {json.dumps(error_record(row, error)['error'], ensure_ascii=False)}",
                   file=sys.stderr)
     preferences, scores = _read_judgements(args.judgements) if args.judgements else ([], [])
     try:
@@ -281,8 +251,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         compare = service_for(args.compare_models_dir) if args.compare_models_dir else None
         service = service_for(args.models_dir)
         if getattr(args, "engine", "local") == "ray":
-            from quality.distributed import RayUnavailable
-            from quality.distributed.data_jobs import ray_scored_eval
+            from ray_apps import RayUnavailable
+            from ray_apps.data_jobs import ray_scored_eval
 
             try:
                 with ray_scored_eval(service, args, compare_service=compare):  # scores on Ray, then metrics here
@@ -371,7 +341,7 @@ def cmd_photos_stats(args: argparse.Namespace) -> int:
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """--engine local|ray and where Ray runs (the ray extra: pip install '.[ray]'; see quality.distributed)."""
+    """--engine local|ray and where Ray runs (the ray extra: pip install '.[ray]'; see ray_apps)."""
     parser.add_argument("--engine", choices=["local", "ray"], default="local",
                         help="local: this process; ray: Ray Data workers (JSONL/Parquet in and out, resumable)")
     parser.add_argument("--ray-address", default=None,
@@ -421,9 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     rank.set_defaults(handler=cmd_rank)
 
     evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
-    evaluate.add_argument("--task", required=True,
-                          choices=["civility", "politeness", "clarity", "sincerity", "helpfulness", "composition",
-                                   "audition"])
+    evaluate.add_argument("--task", required=True, choices=list(TASKS))
     evaluate.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet")
     evaluate.add_argument("--text-col", default=None, help="default: text (Request for politeness)")
     evaluate.add_argument("--label-col", default=None, help="default: label (Normalized Score for politeness)")

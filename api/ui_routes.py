@@ -8,6 +8,7 @@ event handlers or style attributes, no `eval`.
 from __future__ import annotations
 
 import html
+import json
 import secrets
 from functools import lru_cache
 from importlib.resources import files
@@ -17,6 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from api.contest_routes import ContestsDep, Id
 from api.openapi import DATABASE, IN_CONTEST
+from quality.registry import DIMENSIONS
 
 router = APIRouter(tags=["judges' page"], responses=DATABASE)
 
@@ -42,9 +44,15 @@ def content_security_policy(nonce: str) -> str:
     ))
 
 
+def dimension_labels() -> str:
+    """[name, Chinese label] of each scoring dimension (quality.registry), as JSON for the page."""
+    return json.dumps([[spec.name, spec.label_zh] for spec in DIMENSIONS.values()], ensure_ascii=False)
+
+
 def render_page(contest_id: str, nonce: str) -> str:
     # The nonce first: the (escaped) contest id is inserted last, so nothing in it is substituted again.
     return (page_template().replace("__NONCE__", nonce)
+            .replace("__DIMENSIONS__", html.escape(dimension_labels(), quote=True))
             .replace("__CONTEST_ID__", html.escape(contest_id, quote=True)))
 
 

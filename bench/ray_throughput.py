@@ -57,7 +57,8 @@ def make_posts(n: int, seed: int = 0) -> list[dict]:
 
 
 def local_reference(path: Path) -> dict:
-    from api.cli import CHUNK, read_posts, score_rows
+    from api.cli import CHUNK, read_posts
+    from quality.records import score_rows
     from quality.service import QualityService
     from quality.settings import Settings
 
@@ -73,7 +74,7 @@ def local_reference(path: Path) -> dict:
 
 
 def ray_run(path: Path, workers: int, part_rows: int, folder: Path) -> dict:
-    from quality.distributed.data_jobs import score_file
+    from ray_apps.data_jobs import score_file
     from quality.settings import Settings
 
     output = folder / f"scores-{workers}.jsonl"
@@ -100,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n = max(64, min(args.posts, 20_000))
 
-    from quality.distributed import RayUnavailable
-    from quality.distributed.cluster import start_local
+    from ray_apps import RayUnavailable
+    from ray_apps.cluster import start_local
 
     folder = Path(tempfile.mkdtemp(prefix="quality-ray-bench-"))
     try:

@@ -14,15 +14,14 @@ import json
 import os
 from pathlib import Path
 
-from quality.manifest import sha256_file
-from quality.text.e5.build import default_cache_dir
+from quality.artifacts import cache_dir, sha256_file
 
 
 def checkpoint_path(service, data_path: Path, what: dict) -> Path:
     key = hashlib.sha256(json.dumps({
         "data": sha256_file(data_path), "models": service.models_version, "rubric": service.rubric.sha256, **what,
     }, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    cache = Path(service.settings.cache_dir or default_cache_dir()).expanduser()
+    cache = cache_dir(service.settings.cache_dir)
     return cache / "eval-checkpoints" / f"{key}.jsonl"
 
 

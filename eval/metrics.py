@@ -82,10 +82,12 @@ def band_qwk(human_bands: np.ndarray, model_bands: np.ndarray) -> float | None:
     return float(cohen_kappa_score(human_bands, model_bands, labels=[0, 1, 2, 3], weights="quadratic"))
 
 
-def pairwise_accuracy(score_winner: np.ndarray, score_loser: np.ndarray) -> dict:
-    score_winner, score_loser = np.asarray(score_winner, float), np.asarray(score_loser, float)
-    correct = (score_winner > score_loser) + 0.5 * (score_winner == score_loser)
-    return {"n": int(len(correct)), "pairwise_accuracy": float(correct.mean())}
+def pairwise_accuracy(score_winner: np.ndarray, score_loser: np.ndarray, tie_credit: float = 0.5) -> dict:
+    """Share of pairs whose winner scores higher; a tie counts `tie_credit` (NaN with no pair).
+    The two arrays broadcast (e.g. originals [n, 1] against their copies [n, k])."""
+    score_winner, score_loser = np.broadcast_arrays(np.asarray(score_winner, float), np.asarray(score_loser, float))
+    correct = (score_winner > score_loser) + tie_credit * (score_winner == score_loser)
+    return {"n": int(correct.size), "pairwise_accuracy": float(correct.mean()) if correct.size else float("nan")}
 
 
 def bootstrap_interval(metric, *arrays: np.ndarray, resamples: int = 200, level: float = 0.95) -> list[float] | None:

@@ -9,6 +9,7 @@ from typing import Callable, Literal
 
 from eval.data import LabelledRow
 from quality.errors import QualityError
+from quality.registry import DIMENSIONS, DimensionSpec
 from quality.schemas import ImageInput, Parent, Post, ScoreResult
 
 
@@ -49,6 +50,18 @@ class Task:
     uncalibrated_score: Callable[[ScoreResult], float | None] | None = None
 
 
+def _dimension_task(spec: DimensionSpec) -> Task:
+    """The task of a dimension table row that names a label type: labels against `<name>.score`."""
+    if spec.reads == "images":
+        return Task(spec.name, spec.label_type, _dimension(spec.name),
+                    f"graded photos, or --pairs of photos (better, worse); model = {spec.name}.score",
+                    default_text_col="image", reads="image")
+    return Task(spec.name, spec.label_type, _dimension(spec.name),
+                f"graded {spec.name}; model score = {spec.name}.score")
+
+
+# One task per dimension with a label type (quality.registry), in table order, plus the tasks that
+# read more than one dimension's score.
 TASKS: dict[str, Task] = {
     task.name: task
     for task in (
@@ -58,12 +71,7 @@ TASKS: dict[str, Task] = {
         Task("politeness", "graded", _politeness,
              "graded politeness (e.g. Stanford 'Normalized Score'); model score = civility.context.politeness",
              default_text_col="Request", default_label_col="Normalized Score"),
-        Task("clarity", "graded", _dimension("clarity"), "graded clarity; model score = clarity.score"),
-        Task("sincerity", "graded", _dimension("sincerity"), "graded sincerity; model score = sincerity.score"),
-        Task("helpfulness", "graded", _dimension("helpfulness"), "graded helpfulness; model score = helpfulness.score"),
-        Task("composition", "graded", _dimension("composition"),
-             "graded photo quality, or --pairs of photos (better, worse); model = composition.score",
-             default_text_col="image", reads="image"),
+        *(_dimension_task(spec) for spec in DIMENSIONS.values() if spec.label_type is not None),
         Task("audition", "graded", lambda r: r.audition.score,
              "human grade of the post (1-5 or 0-100); model = audition.score; qwk_bands = QWK on the bands "
              "(1-5: 5 featured, 4 promising, 3 ordinary, 1-2 low; 0-100: the rubric's cut-offs)", human_grades=True),
@@ -101,14 +109,5 @@ def post_for_row(task: Task, row: LabelledRow, folder: Path | None = None) -> Po
 
 
 def score_each(service, posts: list[Post]) -> list[ScoreResult | None]:
-    """Score posts as one batch; if one is bad, score them one by one (None for the bad ones)."""
-    try:
-        return service.score_batch(posts, batch_field=None)
-    except QualityError:
-        results = []
-        for post in posts:
-            try:
-                results.append(service.score(post))
-            except QualityError:
-                results.append(None)
-        return results
+    """Each post's result, None for a post that cannot be scored (`QualityService.score_each`)."""
+    return [None if isinstance(outcome, QualityError) else outcome for outcome in service.score_each(posts)]

@@ -3,7 +3,7 @@
 Scoring a batch costs much less per post than scoring its posts one by one (one encoder call,
 one network call over all photos: on 2 busy shared cores, 16 short text posts took ~0.45 s
 as a batch against ~1 s one by one). `POST /score` carries one post, so under load the server
-gathers the posts that arrive close together and scores them with one `score_prepared` call.
+gathers the posts that arrive close together and scores them with one `score_prepared_each` call.
 In the server (api.app, api.routes) the batcher starts with the app and stops with it, and
 `POST /score` waits for its batch without holding a thread; `POST /score/batch` is already a
 batch and is scored directly.
@@ -28,10 +28,9 @@ How a post goes through:
 4. Each post's future gets its own result. The service's results do not depend on the rest
    of the batch (the contract: "the same input gives the same result, alone or inside any
    batch"; up to float round-off, which now and then moves the last rounded digit of a
-   score, as `QualityService.score_batch` does). If scoring a batch fails unexpectedly, its
-   posts are scored again one by one, so only the post that fails gets the error -- except
-   with `photo_store_record` on, where a post's first attempt may already have recorded its
-   photos (then the whole batch gets the error, as one `score_batch` call would give).
+   score, as `QualityService.score_batch` does). If scoring a batch fails unexpectedly, the
+   service scores its posts again one by one, so only the post that fails gets the error
+   (`QualityService.score_prepared_each`, with its exception for `photo_store_record`).
 5. A caller waits at most `timeout_s` (from when its post is queued) for its result, then
    gets `Overloaded` (code "timeout", 503 + Retry-After); a post still queued then is
    dropped, not scored.
@@ -103,8 +102,6 @@ class MicroBatcher:
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self.on_batch = on_batch
-        settings = service.settings
-        self._records_photos = settings.photo_store is not None and settings.photo_store_record
         self._queue: deque[_Queued] = deque()
         self._pending = 0  # admitted and not yet taken by the worker: being prepared, or queued
         self._last_batch_size = 1  # of the batch taken last: > 1 means posts arrive together
@@ -259,19 +256,17 @@ class MicroBatcher:
 
     def _score(self, batch: list[_Queued]) -> None:
         started = time.perf_counter()
+        # The service scores the batch and, should that fail, each post alone, so only the post
+        # that fails gets the error (QualityService.score_prepared_each).
         try:
-            results = self.service.score_prepared([item.prepared for item in batch])
-        except Exception as error:
-            if len(batch) == 1 or self._records_photos:
-                for item in batch:
-                    item.future.set_exception(error)
+            outcomes = self.service.score_prepared_each([item.prepared for item in batch])
+        except Exception as error:  # never expected: fail the batch's posts rather than the worker
+            outcomes = [error] * len(batch)
+        for item, outcome in zip(batch, outcomes):
+            if isinstance(outcome, Exception):
+                item.future.set_exception(outcome)
             else:
-                log.warning("a batch of %d posts failed (%r); scoring them one by one", len(batch), error)
-                for item in batch:
-                    self._score_alone(item)
-        else:
-            for item, result in zip(batch, results):
-                item.future.set_result(result)
+                item.future.set_result(outcome)
         self.batch_sizes[len(batch)] += 1
         self.posts_scored += len(batch)
         if self.on_batch is not None:
@@ -279,11 +274,3 @@ class MicroBatcher:
                 self.on_batch(len(batch), time.perf_counter() - started)
             except Exception:  # metrics must never stop the worker
                 log.exception("batch observer failed")
-
-    def _score_alone(self, item: _Queued) -> None:
-        try:
-            [result] = self.service.score_prepared([item.prepared])
-        except Exception as error:
-            item.future.set_exception(error)
-        else:
-            item.future.set_result(result)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-from functools import lru_cache
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from quality.artifacts import sha256_file
 from quality.errors import ModelIntegrityError
 
 
@@ -82,20 +82,6 @@ def resolve_file(entry: ModelEntry, model_file: ModelFile, models_dir: Path) -> 
             )
         return Path(spec.origin).resolve().parent / model_file.path
     return models_dir / model_file.path
-
-
-@lru_cache(maxsize=64)
-def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    stat = path.stat()
-    return _sha256_of(path, stat.st_size, stat.st_mtime_ns)
 
 
 def verify_manifest(manifest: Manifest, models_dir: Path) -> None:

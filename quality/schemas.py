@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from quality.registry import DIMENSIONS
 
 Unit = Field(ge=0.0, le=1.0)
 
@@ -107,13 +109,40 @@ class CompositionScore(DimensionScore):
     images: list[ImageComposition] = Field(default_factory=list)
 
 
-class Dimensions(BaseModel):
-    clarity: DimensionScore | None
-    sincerity: DimensionScore | None
-    helpfulness: DimensionScore | None
-    civility: CivilityScore | None
-    composition: CompositionScore | None
-    theme_relevance: DimensionScore | None = None
+def _dimensions_model() -> type[BaseModel]:
+    """`Dimensions`: one field per row of the dimension table (quality.registry), in its order,
+    typed by the row's result schema; null where the dimension does not apply to the post."""
+    fields = {}
+    for spec in DIMENSIONS.values():
+        result = globals().get(spec.result)
+        if not (isinstance(result, type) and issubclass(result, DimensionScore)):
+            raise TypeError(f"dimension {spec.name!r}: its result {spec.result!r} is not a DimensionScore "
+                            "schema in quality.schemas")
+        fields[spec.name] = (result | None, ... if spec.required_in_results else None)
+    return create_model("Dimensions", __doc__="Each dimension's score (null where it does not apply).", **fields)
+
+
+Dimensions = _dimensions_model()
+
+
+def check_dimension_fields(dimensions=None, model: type[BaseModel] | None = None) -> None:
+    """Start-up check: every row of the dimension table is a field of `Dimensions` of the row's
+    result schema, and `Dimensions` has no other field. A row that results cannot carry would be
+    computed and then silently dropped; this stops the service instead (TypeError)."""
+    dimensions = DIMENSIONS if dimensions is None else dimensions
+    model = Dimensions if model is None else model
+    fields = model.model_fields
+    for spec in dimensions.values():
+        field = fields.get(spec.name)
+        if field is None:
+            raise TypeError(f"dimension {spec.name!r} is in the dimension table (quality.registry) but results "
+                            f"({model.__name__}) have no field for it")
+        expected = globals().get(spec.result)
+        if field.annotation != (expected | None):
+            raise TypeError(f"dimension {spec.name!r}: results carry {field.annotation}, the table says {spec.result}")
+    extra = set(fields) - set(dimensions)
+    if extra:
+        raise TypeError(f"results ({model.__name__}) carry {sorted(extra)}, which the dimension table does not list")
 
 
 class Audition(BaseModel):

@@ -13,6 +13,7 @@ photo is recorded for the first post that shows it, and later posts showing it a
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +29,14 @@ from quality.image.photo_store import Match, PhotoHashStore
 from quality.manifest import models_version
 from quality.model_store import ModelStore
 from quality.registry import DIMENSIONS, DimensionScorer, PostBatch
-from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric
-from quality.rubric.config import AUDITION_DIMENSIONS
-from quality.schemas import CompositionScore, Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions
+from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric, score_flags
+from quality.schemas import (CompositionScore, Dimensions, ModelInfo, Post, ScoreResult, ServiceInfo, Versions,
+                             check_dimension_fields)
 from quality.settings import Settings, get_settings
 from quality.text.batch import TextBatch, TextItem, load_encoder
 from quality.validation import check_batch_size, check_batch_text, check_post
+
+log = logging.getLogger("quality.service")
 
 
 @dataclass
@@ -54,6 +57,7 @@ class ScoredPost:
 
 class QualityService:
     def __init__(self, settings: Settings | None = None):
+        check_dimension_fields()  # a dimension results cannot carry stops start-up here
         self.settings = settings or get_settings()
         self.store = ModelStore(self.settings)
         if self.settings.verify_checksums:
@@ -108,19 +112,21 @@ class QualityService:
         return self._scorers is not None
 
     # -- scoring ------------------------------------------------------------------------
+    # Whether the server should micro-batch `POST /score` in this process (quality.batching). A
+    # service that sends posts elsewhere to be scored (the Ray Serve ingress) says False.
+    micro_batched = True
+
     def score(self, post: Post) -> ScoreResult:
         return self.score_batch([post], batch_field=None)[0]
 
     def score_batch(self, posts: list[Post], batch_field: str | None = "items",
                     deadline: float | None = None) -> list[ScoreResult]:
-        """Results in order. With `batch_field` (a request's batch) its size and text budget are
-        checked first. Every post is checked and decoded before any model runs, so a bad item
-        fails the request at once with its own 4xx.
+        """Results in order, or the first bad post's error: a request's batch is all or nothing.
 
-        `deadline` (a `time.monotonic()` value): the posts are scored in slices of
-        `batch_max_items`, and past the deadline the rest is abandoned with `Overloaded`
-        (code "timeout", 503): a request holds the scorer for at most its timeout plus one
-        slice. Slicing does not change results (each post scores the same in any batch).
+        With `batch_field` (a request's batch) its size and text budget are checked first. Every
+        post is checked and decoded before any model runs, so a bad item fails the request at
+        once with its own 4xx, its field named `<batch_field>[i].<field>`. `deadline`: as in
+        `score_prepared_each`.
         """
         limits = self.settings.limits
         if batch_field is not None:
@@ -130,28 +136,85 @@ class QualityService:
             self._prepare(post, f"{batch_field}[{i}]." if batch_field is not None else "")
             for i, post in enumerate(posts)
         ]
-        if deadline is None:
-            return self._score_prepared(prepared)[0]
-        results: list[ScoreResult] = []
-        step = self.settings.batch_max_items
-        for start in range(0, len(prepared), step):
-            if time.monotonic() > deadline:
-                raise Overloaded(f"the batch was not scored in time ({start} of {len(prepared)} posts done); "
-                                 "retry later or send smaller batches", code="timeout")
-            results += self._score_prepared(prepared[start:start + step])[0]
-        return results
+        outcomes = self.score_prepared_each(prepared, deadline=deadline)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return outcomes
+
+    def score_each(self, posts: list[Post], deadline: float | None = None) -> list[ScoreResult | QualityError]:
+        """The one way to score many posts: per post, in order, its result or its own error.
+
+        A post that fails its checks (over a limit, a photo that does not decode) gets its
+        `QualityError` and the rest are scored together. The CLI, evaluation, the Ray jobs and
+        the Ray Serve scorer all score through this (the micro-batcher through
+        `score_prepared_each`, after preparing each post in its request's thread). An
+        unexpected error (a defect, not bad input) is raised, not returned.
+        """
+        outcomes: list[ScoreResult | QualityError | None] = [None] * len(posts)
+        prepared, positions = [], []
+        for position, post in enumerate(posts):
+            try:
+                prepared.append(self._prepare(post, ""))
+                positions.append(position)
+            except QualityError as error:
+                outcomes[position] = error
+        for position, outcome in zip(positions, self.score_prepared_each(prepared, deadline=deadline)):
+            if not isinstance(outcome, (ScoreResult, QualityError)):
+                raise outcome
+            outcomes[position] = outcome
+        return outcomes
 
     def prepare(self, post: Post, field_prefix: str = "") -> PreparedPost:
         """Check one post's limits and decode its photos, before any model runs.
 
-        Raises the post's own 4xx `QualityError`. With `score_prepared`, this splits `score`
-        in two, so a caller (quality.batching) can prepare posts apart and score them together.
+        Raises the post's own 4xx `QualityError`. With `score_prepared_each`, this splits
+        scoring in two, so a caller (quality.batching) can prepare posts apart and score them
+        together.
         """
         return self._prepare(post, field_prefix)
 
-    def score_prepared(self, prepared: list[PreparedPost]) -> list[ScoreResult]:
-        """Results of prepared posts scored as one batch, in order (the same as each alone)."""
-        return self._score_prepared(prepared)[0]
+    def score_prepared_each(self, prepared: list[PreparedPost],
+                            deadline: float | None = None) -> list[ScoreResult | Exception]:
+        """Prepared posts scored as one batch: per post, in order, its result or its error.
+
+        Results do not depend on the rest of the batch, so should scoring a batch fail, its
+        posts are scored again one by one and only the post that fails gets the error --
+        except with `photo_store_record` on, where the first attempt may already have recorded
+        photos: then every post of the batch gets the error.
+
+        `deadline` (a `time.monotonic()` value): the posts are scored in slices of
+        `batch_max_items`, and past the deadline the rest is abandoned with `Overloaded`
+        (code "timeout", 503), raised: a call holds the scorer for at most its timeout plus
+        one slice. Slicing does not change results.
+        """
+        step = len(prepared) if deadline is None else self.settings.batch_max_items
+        outcomes: list[ScoreResult | Exception] = []
+        for start in range(0, len(prepared), max(step, 1)):
+            if deadline is not None and time.monotonic() > deadline:
+                raise Overloaded(f"the batch was not scored in time ({start} of {len(prepared)} posts done); "
+                                 "retry later or send smaller batches", code="timeout")
+            outcomes += self._score_or_fall_back(prepared[start:start + step])
+        return outcomes
+
+    def _score_or_fall_back(self, prepared: list[PreparedPost]) -> list[ScoreResult | Exception]:
+        try:
+            return list(self._score_prepared(prepared)[0])
+        except Exception as error:
+            if len(prepared) == 1 or self._records_photos:
+                return [error] * len(prepared)
+            log.warning("a batch of %d posts failed (%r); scoring them one by one", len(prepared), error)
+        outcomes: list[ScoreResult | Exception] = []
+        for item in prepared:
+            try:
+                outcomes += self._score_prepared([item])[0]
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    @property
+    def _records_photos(self) -> bool:
+        return self.settings.photo_store is not None and self.settings.photo_store_record
 
     def score_with_inputs(self, post: Post) -> ScoredPost:
         """One post's result, its decoded photos and its text embedding."""
@@ -201,6 +264,8 @@ class QualityService:
     def _result(self, item: PreparedPost, scores: dict) -> ScoreResult:
         language = self.settings.reason_language
         dimensions = Dimensions(**scores)
+        dimension_scores = {name: getattr(dimensions, name).score if getattr(dimensions, name) else None
+                            for name in DIMENSIONS}
         flags: list[str] = []
         if dimensions.composition is not None:
             hashes = [image.phash for image in dimensions.composition.images]
@@ -213,15 +278,13 @@ class QualityService:
                 duplicate = duplicate or any(stored)
             if duplicate:
                 flags.append("duplicate_image")
-        if dimensions.civility is not None and dimensions.civility.score < 0.5:
-            flags.append("uncivil_language")
+        flags += score_flags(self.rubric.flags.result, dimension_scores)  # cut-offs from the rubric file
         signal = civility_signal(dimensions.civility, self.rubric, language)
         if signal.needs_review:
             flags.append("needs_review")
         stage_two = audition(
             AuditionInputs(
-                dimension_scores={name: getattr(dimensions, name).score if getattr(dimensions, name) else None
-                                  for name in AUDITION_DIMENSIONS},
+                dimension_scores=dimension_scores,
                 n_chars=len(item.text_item.text),
                 n_photos=len(item.images),
                 flags=tuple(flags),
@@ -280,7 +343,7 @@ class QualityService:
             rubric_version=self.rubric.version,
             rubric_sha256=self.rubric.sha256,
             dimensions=[
-                {"name": spec.name, "reads": spec.reads, "description": spec.description,
+                {"name": spec.name, "reads": spec.reads, "description": spec.description, "label_zh": spec.label_zh,
                  "range": list(spec.score_range), "higher_is_better": spec.higher_is_better}
                 for spec in DIMENSIONS.values()
             ],

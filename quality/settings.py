@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     # Suggested rankings: bootstrap resamples behind each entry's interval and p_top_k, and k.
     ranking_bootstrap: int = Field(100, ge=10, le=2000)
     ranking_top_k: int = Field(3, ge=1)
-    # Ray (the `ray` extra, quality.distributed). Serve: scorer replicas, fixed (`ray_replicas`) or,
+    # Ray (the `ray` extra, ray_apps). Serve: scorer replicas, fixed (`ray_replicas`) or,
     # with `ray_max_replicas` set, autoscaled between min and max on ongoing requests per replica;
     # requests batched up to `ray_max_batch_size` or after `ray_batch_wait_s`; past
     # `ray_max_queued_requests` waiting, 503. `ray_worker_cpus`: CPUs (and onnxruntime threads) of

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quality.errors import InvalidInput, TooLarge
 from quality.schemas import Post
 from quality.settings import Limits
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 
 
 def check_batch_size(n_items: int, limits: Limits) -> None:

@@ -4,7 +4,7 @@ The driver plans parts (runs of consecutive rows, see `parts`), and a Ray Data p
 `from_items(parts).map_batches(ScoreParts, concurrency=workers)` hands them to a fixed pool of
 actors; each actor loads the models once and scores one part per call, reading its rows from the
 input file itself. Results are exactly `quality score`'s: the same reading, the same chunks of 64,
-the same `score_rows`.
+the same `quality.records.score_rows`.
 
 Resuming. `quality score` writes each part to `OUT.parts/part-NNNNNN.jsonl` (atomically: a part
 file that exists is complete), then joins them in order into OUT and removes the folder. Run the

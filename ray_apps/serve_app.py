@@ -207,11 +207,9 @@ def build_app(args: dict | None = None):
 def run(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 8000, name: str = "quality"):
     """Start Serve's HTTP proxy on host:port and deploy the app at `/` (Ray must be initialised).
     Returns the ingress handle; `serve.shutdown()` stops it."""
-    from api.auth import parse_api_keys
     from api.cli import is_loopback
 
-    settings = _settings(settings)
-    if not is_loopback(host) and not parse_api_keys(settings.api_keys):
-        raise ValueError(f"refusing to bind {host} without API keys: set QUALITY_API_KEYS or serve a loopback address")
+    if not is_loopback(host):  # Ray's own inter-node listeners are not bound to loopback (SECURITY.md)
+        raise ValueError(f"refusing to bind {host}: the Ray Serve app is served on loopback addresses only")
     serve.start(http_options={"host": host, "port": port})
     return serve.run(build(settings), name=name, route_prefix="/")

@@ -17,7 +17,7 @@ from quality.text.argument_head import (
     argument_text_features,
     text_units,
 )
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 
 NPZ = DEFAULT_MODELS_DIR / "argument" / "argument_heads.npz"
 

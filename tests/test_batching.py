@@ -24,9 +24,15 @@ from tests.test_api import POST_TEXT
 
 
 class GatedService:
-    """The real service behind a gate: `score_prepared` waits while the gate is shut (holding
+    """The real service behind a gate: scoring a batch waits while the gate is shut (holding
     the batcher's worker in a batch), records each batch's post ids, and fails any batch that
-    holds a post with id "boom"."""
+    holds a post with id "boom". The service's own batching and fall-back
+    (`score_prepared_each`) run over that gated batch scorer."""
+
+    score_prepared_each = QualityService.score_prepared_each
+    _score_or_fall_back = QualityService._score_or_fall_back
+    _records_photos = False
+    micro_batched = True
 
     def __init__(self, service: QualityService):
         self.service = service
@@ -42,13 +48,13 @@ class GatedService:
     def prepare(self, post: Post, field_prefix: str = "") -> PreparedPost:
         return self.service.prepare(post, field_prefix)
 
-    def score_prepared(self, prepared: list[PreparedPost]) -> list[ScoreResult]:
+    def _score_prepared(self, prepared: list[PreparedPost]):
         self.calls.append([item.post.id for item in prepared])
         self.entered.set()
         assert self.gate.wait(60), "the test never opened the gate"
         if any(item.post.id == "boom" for item in prepared):
             raise RuntimeError("boom")
-        return self.service.score_prepared(prepared)
+        return self.service._score_prepared(prepared)
 
 
 def wait_until(condition, what: str, seconds: float = 30.0) -> None:

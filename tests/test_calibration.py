@@ -16,7 +16,7 @@ from quality.manifest import load_manifest, upsert_entry_text
 from quality.schemas import Post
 from quality.service import QualityService
 from quality.settings import PROJECT_ROOT, Settings
-from quality.train import calibration as train_calibration
+from train import calibration as train_calibration
 from tests.test_eval import POLITE, RUDE
 
 

@@ -16,7 +16,7 @@ from eval.run import evaluate
 from quality.schemas import Post
 from quality.service import QualityService
 from quality.settings import Settings
-from quality.train import civility_refit
+from train import civility_refit
 from tests.test_eval import POLITE, RUDE
 
 SUBJECTS = ["这车", "你", "楼主", "这个配置", "他家售后", "你的车", "这种开法", "你这发言", "这帖子", "你的审美"]

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 from tests.test_api import assert_complete_result
 
 NORMAL = "提车三个月了，高速油耗6.2L，空间够一家三口用，推荐。"

@@ -20,7 +20,7 @@ from quality.image.degrade import FAMILIES, degrade, inscribed_scale
 from quality.image.scorer import FULL_FRAME, crop_windows, photo_score
 from quality.schemas import ImageComposition, ImageInput, Post
 from quality.settings import get_settings
-from quality.train.composition import photo_split
+from train.composition import photo_split
 from tests.conftest import b64, encode_image, synthetic_photo
 from tests.test_image_composition import scene
 
@@ -117,7 +117,7 @@ def test_service_reports_learned_score_car_evidence_and_subject(service, photo):
 
 
 def _held_out_names(every: int) -> list[str]:
-    from quality.train.composition import list_photos
+    from train.composition import list_photos
 
     if not (HELD_OUT_PHOTOS / "cars").is_dir():
         pytest.skip(f"photo folder not available: {HELD_OUT_PHOTOS}")
@@ -201,7 +201,7 @@ def test_eval_composition_pairs_reports_per_family(tmp_path, capsys):
 @pytest.mark.slow
 def test_held_out_real_photos_rank_above_their_degraded_copies(service):
     """A slice of the held-out split, one copy per family (the full figure is in the model card)."""
-    from quality.train.composition import load_photo, photo_rng
+    from train.composition import load_photo, photo_rng
 
     right: dict[str, int] = dict.fromkeys(FAMILIES, 0)
     names = _held_out_names(every=30)

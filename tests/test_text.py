@@ -10,7 +10,7 @@ from quality.schemas import Post
 from quality.text.batch import TextBatch, TextItem, load_encoder
 from quality.text.civility import load_civility_head
 from quality.text.lexicon import default_lexicon
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 
 
 def dims(service, text, **fields):

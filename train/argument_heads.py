@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from eval import metrics as eval_metrics
 from quality.settings import PROJECT_ROOT, get_settings
 from quality.text.argument_head import (
     CJK_CHAR_UNITS,
@@ -267,8 +268,8 @@ def fit_ranker(z: np.ndarray, winners: np.ndarray, losers: np.ndarray, c: float)
 
 
 def pairwise_accuracy(u: np.ndarray, winners: np.ndarray, losers: np.ndarray) -> float:
-    d = u[winners] - u[losers]
-    return float(np.mean((d > 0) + 0.5 * (d == 0))) if len(d) else float("nan")
+    """Share of (winner, loser) index pairs ranked right by the utilities `u` (ties half)."""
+    return eval_metrics.pairwise_accuracy(u[winners], u[losers])["pairwise_accuracy"]
 
 
 class Data:

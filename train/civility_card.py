@@ -49,8 +49,9 @@ training split only (best mean AUC {sel['cv_auc']:.4f}, C = {sel['C']}).
 
 Difference to the baseline: AUC {model['dev']['auc'] - base['dev']['auc']:+.4f},
 accuracy {model['dev']['accuracy'] - base['dev']['accuracy']:+.4f}. On this dev split the
-embedding adds little over char n-grams; beating the baseline clearly needs a fine-tuned
-encoder (planned, issue 3).
+embedding adds little over char n-grams; beating the baseline clearly needed a fine-tuned
+encoder: that is the served model now (`models/civility-e5/`); this head serves the
+`QUALITY_CIVILITY_MODEL=head` throughput profile.
 
 For reference, COLD's paper reports 0.81 accuracy for COLDetector (fine-tuned
 RoBERTa-base) on its own test split — a different split from this dev set.
@@ -74,10 +75,11 @@ Takes about 15 minutes on 2 CPU cores. Then update the sha256 in `models/manifes
 - COLD is about race, gender and region on Weibo/Zhihu; car-community replies are a different
   domain. Expect lower accuracy on car-forum text, especially on sarcasm and on insults about
   cars or brands rather than people. Not yet measured on a car-domain labelled set.
-- The probability is not calibrated yet (issue 5 adds calibration and ECE).
+- The head's own probability is not calibrated (the served model's calibration is
+  `models/civility-e5/calibration.md`).
 - Char n-grams can fire on offensive words quoted in a civil post (e.g. someone reporting an
   insult). Spans from the lexicons show which words drove a call so a person can check.
-- This is a linear head on frozen features; fine-tuning a transformer encoder is planned.
+- This is a linear head on frozen features; the fine-tuned encoder is `models/civility-e5/`.
 """
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from eval import metrics as eval_metrics
 from quality.image.cnn import PhotoNetwork
 from quality.image.cnn_build import PACKAGE, ensure_effnet_onnx
 from quality.image.composition_head import CompositionHead
@@ -191,7 +192,7 @@ def pairwise_accuracy(head: CompositionHead, original: np.ndarray, degraded: np.
     for f, family in enumerate(FAMILIES):
         copies = degraded[:, f].astype(np.float32)
         u_deg = head.utility(copies.reshape(-1, *copies.shape[2:])).reshape(copies.shape[:2])
-        result[family] = round(float((u_orig[:, None] > u_deg).mean()), 4)
+        result[family] = round(eval_metrics.pairwise_accuracy(u_orig[:, None], u_deg, tie_credit=0.0)["pairwise_accuracy"], 4)
     result["all"] = round(float(np.mean([result[f] for f in FAMILIES])), 4)
     return result
 

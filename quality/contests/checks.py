@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from quality.image.duplicates import NEAR_DUPLICATE_BITS, hamming
+from quality.rubric.config import ScoreFlag
+from quality.rubric.flags import score_flags
 from quality.schemas import ScoreResult
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 
 SAME_PHOTO_BITS = 2
 NEAR_DUPLICATE_TEXT_COSINE = 0.93
 MIN_TEXT_CHARS = 20
-OFF_THEME_BELOW = 0.2
 
 
 def text_fingerprint(title: str | None, text: str | None) -> str | None:
@@ -77,12 +78,12 @@ def repeated_content(new: Candidate, earlier: list[Candidate]) -> Findings:
     return found
 
 
-def content_flags(result: ScoreResult) -> list[str]:
-    """off_theme and needs_review, read from the entry's own score."""
-    flags = []
-    theme = result.dimensions.theme_relevance
-    if theme is not None and theme.score < OFF_THEME_BELOW:
-        flags.append("off_theme")
+def content_flags(result: ScoreResult, rules: dict[str, ScoreFlag]) -> list[str]:
+    """The rubric's contest-entry flags (off_theme: theme relevance below its cut-off) and
+    needs_review, read from the entry's own score."""
+    scores = {name: getattr(result.dimensions, name).score if getattr(result.dimensions, name) else None
+              for name in type(result.dimensions).model_fields}
+    flags = score_flags(rules, scores)
     signal = result.civility_signal
     if signal.needs_review or signal.label == "uncivil":
         flags.append("needs_review")

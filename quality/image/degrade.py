@@ -13,7 +13,7 @@ here is one kind of mistake a member makes, strong enough that the copy is clear
   noise        heavy sensor-like noise
 
 Everything is deterministic given the random generator, so a split's pairs can be rebuilt
-exactly (`python -m quality.train.composition pairs`).
+exactly (`python -m train.composition pairs`).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ def civility_signal(civility: CivilityScore | None, rubric: Rubric, language: st
     context = civility.context
     low, high = config.civility_logit_range
     logit = min(high, max(low, _logit(civility.score)))
-    codes: list[str] = ["civil" if civility.score >= 0.5 else "offensive"]
+    codes: list[str] = ["offensive" if civility.score < config.offensive_below else "civil"]
 
     praise = min(2.0, context.get("praise", 0.0))
     if praise:
@@ -50,13 +50,13 @@ def civility_signal(civility: CivilityScore | None, rubric: Rubric, language: st
     if "parent_relevance" in context:
         shift = context["parent_relevance"] - config.relevance_neutral
         logit += adjust.parent_relevance * shift
-        if abs(shift) >= 0.1:
+        if abs(shift) >= config.relevance_reason_min_shift:
             codes.append("on_topic_reply" if shift > 0 else "off_topic_reply")
 
     if "politeness" in context:
         shift = context["politeness"] - config.politeness_neutral
         logit += adjust.politeness * shift
-        if abs(shift) >= 0.15:
+        if abs(shift) >= config.politeness_reason_min_shift:
             codes.append("polite" if shift > 0 else "impolite")
 
     score = 1.0 / (1.0 + math.exp(-logit))

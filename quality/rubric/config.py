@@ -9,9 +9,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from quality.errors import RubricError
+from quality.registry import DIMENSIONS
 
-AUDITION_DIMENSIONS = ("clarity", "sincerity", "helpfulness", "composition", "theme_relevance")
-FLAG_PENALTIES = ("duplicate_image", "uncivil_language")
+# The audition may weigh any scoring dimension of the table (quality.registry).
+AUDITION_DIMENSIONS = tuple(DIMENSIONS)
+# Flags raised by checks rather than by a score threshold: photos that repeat each other (or a
+# stored photo), and the civility signal's review band.
+CHECK_FLAGS = ("duplicate_image", "needs_review")
 
 
 class ReasonText(BaseModel):
@@ -40,6 +44,34 @@ class Bands(BaseModel):
         return self
 
 
+class ScoreFlag(BaseModel):
+    """A flag raised when a dimension's score is below a cut-off."""
+
+    model_config = ConfigDict(extra="forbid")
+    dimension: str
+    below: float = Field(gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _known_dimension(self) -> "ScoreFlag":
+        if self.dimension not in DIMENSIONS:
+            raise ValueError(f"unknown dimension {self.dimension!r}; known: {tuple(DIMENSIONS)}")
+        return self
+
+
+class FlagRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    result: dict[str, ScoreFlag]  # on every result (`ScoreResult.flags`), in this order
+    contest_entry: dict[str, ScoreFlag]  # on contest entries only, beside the repeat checks
+
+    @model_validator(mode="after")
+    def _no_clash(self) -> "FlagRules":
+        clash = (set(self.result) & set(self.contest_entry)) | ((set(self.result) | set(self.contest_entry))
+                                                                & set(CHECK_FLAGS))
+        if clash:
+            raise ValueError(f"flag names given twice (or that name a check): {sorted(clash)}")
+        return self
+
+
 class AuditionRubric(BaseModel):
     model_config = ConfigDict(extra="forbid")
     weights: dict[str, float]
@@ -56,9 +88,6 @@ class AuditionRubric(BaseModel):
             raise ValueError(f"unknown audition dimensions {sorted(unknown)}; known: {AUDITION_DIMENSIONS}")
         if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
             raise ValueError("audition weights must be >= 0 with a positive sum (monotone scoring)")
-        unknown = set(self.penalties) - set(FLAG_PENALTIES)
-        if unknown:
-            raise ValueError(f"unknown penalty flags {sorted(unknown)}; known: {FLAG_PENALTIES}")
         if any(p < 0 for p in self.penalties.values()):
             raise ValueError("penalties are points taken off and must be >= 0")
         return self
@@ -92,6 +121,11 @@ class CivilityRubric(BaseModel):
     adjustments: Adjustments
     relevance_neutral: float = Field(ge=0, le=1)
     politeness_neutral: float = Field(ge=0, le=1)
+    # Reasons: "offensive" when the civility score is below this (else "civil"); a reply's
+    # relevance and politeness are reasons when this far from their neutral points.
+    offensive_below: float = Field(gt=0, lt=1)
+    relevance_reason_min_shift: float = Field(ge=0, le=1)
+    politeness_reason_min_shift: float = Field(ge=0, le=1)
     thresholds: CivilityThresholds
     review_margin: float = Field(ge=0, le=0.5)
 
@@ -108,8 +142,17 @@ class Rubric(BaseModel):
     version: str = Field(min_length=1)
     audition: AuditionRubric
     civility_signal: CivilityRubric
+    flags: FlagRules
     reasons: dict[str, ReasonText]
     sha256: str = ""
+
+    @model_validator(mode="after")
+    def _penalties_name_result_flags(self) -> "Rubric":
+        known = (*CHECK_FLAGS, *self.flags.result)
+        unknown = set(self.audition.penalties) - set(known)
+        if unknown:
+            raise ValueError(f"unknown penalty flags {sorted(unknown)}; known: {known}")
+        return self
 
     @model_validator(mode="after")
     def _every_reason_has_text(self) -> "Rubric":

@@ -22,7 +22,7 @@ from sklearn.model_selection import KFold
 from quality.rubric.audition import effort_score
 from quality.rubric.config import Bands, Rubric
 from quality.schemas import Post, ScoreResult
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 
 EFFORT = "effort"
 # A term seen in fewer rows keeps its current share: the data cannot say what its weight should be.

@@ -1,7 +1,7 @@
 """Argument-quality heads: linear utilities over a USE embedding and a few text features.
 
 Trained on UKPConvArg2 (English argument pairs with crowd reasons) by
-`python -m quality.train.argument_heads`; weights live in
+`python -m train.argument_heads`; weights live in
 `models/argument/argument_heads.npz`. English-only labels reach Chinese through the
 multilingual sentence encoder: see `models/argument/MODEL_CARD.md` for how well that
 transfers and what was measured.

@@ -10,7 +10,7 @@ import numpy as np
 from quality.model_store import ModelStore
 from quality.text.encoder import TextEncoder, UniversalSentenceEncoder
 from quality.text.features import TextFeatures, extract_features
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 from quality.text.segment import segment
 
 ENCODER_MODEL = "use-multilingual-v3"
@@ -24,7 +24,7 @@ def build_encoder(name: str, threads: int, cache_dir=None) -> TextEncoder:
     if name == ENCODER_MODEL:
         return UniversalSentenceEncoder(threads=threads)
     if name == E5_MODEL:
-        from quality.text.onnx_encoder import load_e5_onnx
+        from quality.text.onnx_export import load_e5_onnx
 
         return load_e5_onnx("int8", cache_dir, threads=threads)
     path = Path(name).expanduser()
@@ -34,7 +34,7 @@ def build_encoder(name: str, threads: int, cache_dir=None) -> TextEncoder:
         raise ModelIntegrityError(
             f"QUALITY_TEXT_ENCODER={name!r} is neither {ENCODER_MODEL!r}, {E5_MODEL!r} nor a local "
             "sentence-transformers directory")
-    from quality.text.onnx_encoder import load_sentence_transformer_dir
+    from quality.text.onnx_export import load_sentence_transformer_dir
 
     return load_sentence_transformer_dir(path, cache_dir, threads=threads)
 

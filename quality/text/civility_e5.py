@@ -21,7 +21,7 @@ import numpy as np
 
 from quality.text.civility_head import char_ngram_tfidf
 
-PREFIX = "query: "  # as in training (quality.train.civility_finetune.PREFIX)
+PREFIX = "query: "  # as in training (train.civility_finetune.PREFIX)
 
 
 def _adapter_sha256(adapter_dir: Path) -> str:
@@ -34,12 +34,14 @@ def _adapter_sha256(adapter_dir: Path) -> str:
 def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, variant: str = "int8",
                          rebuild: bool = False) -> Path:
     """Path of the verified ONNX civility encoder (merged e5 + adapter), built on first use."""
-    from quality.text.e5.build import default_cache_dir, ensure_e5
-    from quality.text.onnx_export import (ENCODER_FILE, RECIPE, TOKENIZER_FILE, VARIANTS, ensure_built, _write_json,
-                                          calibration_texts, export_onnx, quantize_static_int8)
+    from quality.artifacts import cache_dir as resolve_cache_dir
+    from quality.artifacts import write_json
+    from quality.text.e5.build import ensure_e5
+    from quality.text.onnx_export import (ENCODER_FILE, RECIPE, TOKENIZER_FILE, VARIANTS, calibration_texts,
+                                          ensure_built, export_onnx, quantize_static_int8)
 
     adapter_dir = Path(adapter_dir)
-    target = (Path(cache_dir or default_cache_dir()).expanduser()
+    target = (resolve_cache_dir(cache_dir)
               / f"civility-e5-{_adapter_sha256(adapter_dir)[:12]}-onnx-{RECIPE}")
 
     def build(staging: Path) -> dict:
@@ -58,7 +60,7 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
         encoder = {"name": "civility-e5", "prefix": PREFIX, "prompts": {"query": PREFIX},
                    "max_length": config["max_position_embeddings"], "pad_id": config["pad_token_id"],
                    "lowercase": False, "pooling": "mean", "normalize": True, "source": adapter_dir.name}
-        _write_json(staging / ENCODER_FILE, encoder)
+        write_json(staging / ENCODER_FILE, encoder)
         export_onnx(merged_dir, staging / VARIANTS["fp32"])
         quantize_static_int8(staging / VARIANTS["fp32"], staging / VARIANTS["int8"], calibration_texts(),
                              staging / TOKENIZER_FILE, prefix=PREFIX, max_length=encoder["max_length"],

@@ -1,6 +1,6 @@
 """The civility head: logistic regression on char n-grams + sentence embeddings.
 
-Trained on COLD (`python -m quality.train.civility`); weights live in
+Trained on COLD (`python -m train.civility`); weights live in
 `models/civility/` and are declared in the manifest. The same `civility_features`
 function builds the inputs at training and at serving time.
 
@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from quality.text.char_ngrams import hashed_char_counts
-from quality.text.npz_file import read_head_file, write_head_file
+from quality.artifacts import read_head_file, write_head_file
 
 CHAR_NGRAM_RANGE = (1, 3)
 HASH_FEATURES = 2**18  # 262k buckets: few collisions for 1-3 char grams of COLD's vocabulary

@@ -4,7 +4,7 @@ A pairwise-ranking head trained on UKPConvArg2 (English argument pairs: more det
 facts, better reasoning; see `models/argument/`), added in logit space to hand-set
 weights over interpretable features: numbers with units (油耗 6.2L,
 5000公里), car-forum vocabulary learned from BDCI 2018 car posts
-(`python -m quality.train.car_terms`), advice markers, length; advertising pulls it down.
+(`python -m train.car_terms`), advice markers, length; advertising pulls it down.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ micro-batches of similar length, so little time goes into padding; padding never
 row (padded keys get zero attention and are left out of pooling), so the result of a text
 does not depend on the rest of its batch.
 
-    encoder = load_e5_onnx("int8")                      # multilingual-e5-small, cached build
-    encoder = load_sentence_transformer_dir(Path("bge-small-zh"))  # any local ST model, fp32
+    encoder = encoder_from_onnx_dir(directory, "model.int8.onnx")
+    # building (or finding the cached build) and loading in one call: quality.text.onnx_export's
+    # load_e5_onnx("int8") and load_sentence_transformer_dir(Path("bge-small-zh"))
 """
 
 from __future__ import annotations
@@ -127,24 +128,3 @@ def encoder_from_onnx_dir(directory: Path, model_file: str, *, prompt_name: str 
         prefix=prefix, max_length=config["max_length"], threads=threads, pad_id=config["pad_id"],
         lowercase=config["lowercase"],
     )
-
-
-def load_sentence_transformer_dir(path: Path, cache_dir: Path | None = None, *, prompt_name: str | None = None,
-                                  threads: int = 2) -> OnnxSentenceEncoder:
-    """An fp32 ONNX encoder for any local sentence-transformers directory (exported once, then cached).
-
-    Torch and transformers are imported only when the export is (re)built.
-    """
-    from quality.text.onnx_export import FP32_FILE, ensure_sentence_transformer_onnx
-
-    directory = ensure_sentence_transformer_onnx(Path(path), cache_dir)
-    return encoder_from_onnx_dir(directory, FP32_FILE, prompt_name=prompt_name, threads=threads)
-
-
-def load_e5_onnx(variant: str = "int8", cache_dir: Path | None = None, *, prompt_name: str = "query",
-                 threads: int = 2) -> OnnxSentenceEncoder:
-    """multilingual-e5-small as ONNX ("int8" static or "fp32"), built into the cache on first use."""
-    from quality.text.onnx_export import ensure_e5_onnx
-
-    model_path = ensure_e5_onnx(cache_dir, variant=variant)
-    return encoder_from_onnx_dir(model_path.parent, model_path.name, prompt_name=prompt_name, threads=threads)

