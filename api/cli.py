@@ -391,7 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     rank.set_defaults(handler=cmd_rank)
 
     evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
-    evaluate.add_argument("--task", required=True, choices=list(TASKS))
+    evaluate.add_argument("--task", required=True, choices=[*TASKS, "civility_signal"],
+                          help="civility_signal: the three-way label of replies (eval/signal.py)")
     evaluate.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet")
     evaluate.add_argument("--text-col", default=None, help="default: text (Request for politeness)")
     evaluate.add_argument("--label-col", default=None, help="default: label (Normalized Score for politeness)")

@@ -17,7 +17,9 @@ from pathlib import Path
 from eval import svg
 
 METRIC_KEYS = ("n", "auc", "accuracy", "f1", "precision", "recall", "ece", "ece_uncalibrated", "spearman", "pearson",
-               "kendall", "qwk", "qwk_bands", "pairwise_accuracy")
+               "kendall", "qwk", "qwk_bands", "pairwise_accuracy",
+               "accuracy_3way", "macro_f1", "uncivil_precision", "uncivil_recall", "uncivil_auc", "uncivil_ece",
+               "needs_review_share")
 
 
 def _table(rows: dict[str, dict], keys: list[str]) -> str:
@@ -65,10 +67,14 @@ def _errors(report: dict) -> str:
     errors = report.get("diagnostics", {}).get("errors") or []
     if not errors:
         return ""
-    rows = "".join(f"<tr><td class='text'>{html.escape(e['text'])}</td><td>{e['label']:g}</td><td>{e['score']}</td>"
-                   "</tr>" for e in errors)
+    rows = "".join(f"<tr><td class='text'>{html.escape(e['text'])}</td><td>{html.escape(_label(e['label']))}</td>"
+                   f"<td>{html.escape(str(e['score']))}</td></tr>" for e in errors)
     return ("<h2>Most confident errors</h2><p>Where the model is most sure and people disagree.</p>"
             f"<table id='errors'><tr><th>text</th><th>label</th><th>model score</th></tr>{rows}</table>")
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else str(value)
 
 
 def write_report(report: dict, directory: Path) -> Path:
@@ -88,6 +94,10 @@ def write_report(report: dict, directory: Path) -> Path:
     if report.get("groups"):
         sections += ["<h2>By group, worst first</h2>",
                      _table({str(g["group"]): g for g in report["groups"]}, ["n", *[k for k in keys if k != "n"]])]
+    if report.get("kinds"):
+        sections += ["<h2>By kind, worst first</h2>",
+                     _table({str(k["kind"]): k for k in report["kinds"]},
+                            ["n", "gold", "uncivil_recall", "called_uncivil", "accuracy_3way"])]
     sections.append(_errors(report))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>quality eval: "
             f"{html.escape(report['task'])}</title><style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}"

@@ -251,6 +251,22 @@ def print_table(report: dict, stream=None) -> None:
 
 
 def main_eval(service, args, compare_service=None) -> int:
+    if args.task == "civility_signal":
+        if getattr(args, "pairs", False) or getattr(args, "holdout", None) is not None or compare_service is not None:
+            raise LabelFileError("civility_signal compares the three-way label with people's; --pairs, --holdout and "
+                                 "--compare-models-dir are for the other tasks")
+        from eval.signal import evaluate_signal, print_signal_table
+
+        report = evaluate_signal(service, args.data, text_col=args.text_col or "text",
+                                 label_col=args.label_col or "label", parent_col=args.parent_col or "parent",
+                                 kind_col=args.group_col, quiet=args.quiet)
+        print_signal_table(report)
+        if getattr(args, "report", None):
+            from eval.report import write_report
+
+            print(f"report: {write_report(report, args.report)}", file=sys.stderr)
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
     if getattr(args, "pairs", False):
         if getattr(args, "holdout", None) is not None or compare_service is not None:
             raise LabelFileError("--holdout and --compare-models-dir compare models on labelled rows, not on --pairs")

@@ -72,7 +72,7 @@ DIMENSIONS: dict[str, DimensionSpec] = {
         DimensionSpec("helpfulness", "quality.text.helpfulness:HelpfulnessScorer", "text",
                       "有帮助 — concrete car facts, numbers with units, advice", "有用"),
         DimensionSpec("civility", "quality.text.civility:CivilityScorer", "text",
-                      "文明 — not offensive (trained on COLD); spans of uncivil words; reply context", "文明",
+                      "文明 — not offensive (COLD); spans; context: how a reply treats the person it answers (reply model)", "文明",
                       result="CivilityScore", label_type=None),  # its task: binary P(offensive), eval.tasks
         DimensionSpec("composition", "quality.image.scorer:CompositionScorer", "images",
                       "构图与画质 — per-photo composition and technical quality with named issues", "构图",

@@ -72,10 +72,11 @@ class DimensionScore(BaseModel):
 
 class CivilityScore(DimensionScore):
     spans: list[Span] = Field(default_factory=list)
-    context: dict[str, float] = Field(
+    context: dict[str, float | dict[str, float]] = Field(
         default_factory=dict,
-        description="reply-in-context signals the rubric reads: offensive_probability, "
-        "parent_relevance, dismissive, insult, praise, newcomer_parent, politeness",
+        description="reply-in-context signals the rubric reads: uncivil_probability and constructive_probability "
+        "(the reply-civility model, calibrated), disagreement {is_disagreement, reasoned}, offensive_probability "
+        "(the COLD model), parent_relevance, dismissive, insult, sarcasm, praise, newcomer_parent, politeness",
     )
 
 
@@ -158,6 +159,8 @@ class CivilitySignal(BaseModel):
     needs_review: bool
     reasons: list[str] = Field(default_factory=list)
     reason_codes: list[str] = Field(default_factory=list)
+    probabilities: dict[str, float] = Field(
+        default_factory=dict, description="calibrated probability of each label: uncivil, neutral, constructive")
 
 
 class Versions(BaseModel):

@@ -90,7 +90,7 @@ def test_retrained_calibration_is_declared_used_and_reported(tmp_path, capsys):
     assert entry.version == report["version"]
     assert "civility-calibration" in {m.name for m in after.info().models}
     assert after.models_version != before.models_version
-    assert after.scorers["civility"].version.endswith(f"+calibration.{report['version']}")
+    assert f"+calibration.{report['version']}" in after.scorers["civility"].version
     context = after.score(Post(text=RUDE[0])).dimensions.civility.context
     assert context["offensive_probability"] != context["offensive_probability_uncalibrated"]
     calibrated = Calibration.load(models / "civility-e5" / "calibration.json")

@@ -31,7 +31,7 @@ def write_rubric(tmp_path: Path, mutate) -> Path:
 
 
 def test_default_rubric_has_version_and_hash():
-    assert RUBRIC.version == "1.2.0"
+    assert RUBRIC.version == "2.0.0"
     assert len(RUBRIC.sha256) == 64
 
 
@@ -43,7 +43,7 @@ def test_default_rubric_has_version_and_hash():
         (lambda d: d["audition"]["bands"].update(featured=10), "featured > promising > ordinary"),
         (lambda d: d["reasons"].pop("clarity_low"), "reason texts missing"),
         (lambda d: d.pop("version"), "version"),
-        (lambda d: d["civility_signal"]["thresholds"].update(uncivil_below=0.9), "uncivil_below must be below"),
+        (lambda d: d["civility_signal"].update(civil_below=0.9), "civil_below must not be above"),
         (lambda d: d["flags"]["result"].update(ugly={"dimension": "beauty", "below": 0.3}), "unknown dimension"),
         (lambda d: d["audition"]["penalties"].update(off_theme=5), "unknown penalty flags"),
         (lambda d: d["flags"]["contest_entry"].update(uncivil_language={"dimension": "civility", "below": 0.4}),
@@ -109,45 +109,66 @@ def test_band_cut_offs_are_lower_bounds():
     assert band_for(bands.ordinary - 0.01, RUBRIC) == "low"
 
 
-def civility(score: float, **context) -> CivilityScore:
-    return CivilityScore(score=score, confidence=0.9, context=context)
+def civility(p_uncivil: float, p_constructive: float = 0.5, **context) -> CivilityScore:
+    """A civility result as the scorer makes it, with the reply model's probabilities in its context."""
+    return CivilityScore(score=1.0 - p_uncivil, confidence=0.9,
+                         context={"uncivil_probability": p_uncivil, "constructive_probability": p_constructive,
+                                  **context})
 
 
-def test_dismissing_a_newcomer_lowers_the_signal_more():
-    to_anyone = civility_signal(civility(0.8, dismissive=1.0, parent_relevance=0.5, newcomer_parent=0.0), RUBRIC)
-    to_newcomer = civility_signal(civility(0.8, dismissive=1.0, parent_relevance=0.5, newcomer_parent=1.0), RUBRIC)
-    plain = civility_signal(civility(0.8, parent_relevance=0.5, newcomer_parent=1.0), RUBRIC)
-    assert plain.score > to_anyone.score > to_newcomer.score
-    assert "dismissive_to_newcomer" in to_newcomer.reason_codes
-
-
-def test_praise_raises_and_labels_follow_thresholds():
-    thresholds = RUBRIC.civility_signal.thresholds
-    assert civility_signal(civility(0.6, praise=2.0), RUBRIC).score > civility_signal(civility(0.6), RUBRIC).score
-    assert civility_signal(civility(0.05), RUBRIC).label == "uncivil"
-    assert civility_signal(civility(0.97), RUBRIC).label == "neutral", "plainly civil is not yet constructive"
-    assert civility_signal(civility(0.97, praise=1.0), RUBRIC).label == "constructive"
-    assert civility_signal(civility(0.97, parent_relevance=0.7), RUBRIC).label == "constructive"
-    near = civility_signal(civility(thresholds.uncivil_below + 0.01), RUBRIC)
+def test_labels_follow_the_rubric_cut_offs_on_the_probabilities():
+    config = RUBRIC.civility_signal
+    assert civility_signal(civility(config.uncivil_at_or_above), RUBRIC).label == "uncivil"
+    below = config.uncivil_at_or_above - 0.01
+    assert civility_signal(civility(below, config.constructive_at_or_above), RUBRIC).label == "constructive"
+    assert civility_signal(civility(below, config.constructive_at_or_above - 0.01), RUBRIC).label == "neutral"
+    near = civility_signal(civility(config.uncivil_at_or_above + config.review_margin / 2), RUBRIC)
     assert near.needs_review and "near_threshold" in near.reason_codes
-    assert not civility_signal(civility(0.97), RUBRIC).needs_review
+    assert not civility_signal(civility(0.01, 0.9), RUBRIC).needs_review
 
 
 @settings(max_examples=200, deadline=None)
-@given(score=unit, praise=st.floats(0, 5), dismissive=st.floats(0, 5), relevance=unit, newcomer=st.booleans())
-def test_civility_signal_is_bounded_and_labelled_consistently(score, praise, dismissive, relevance, newcomer):
-    signal = civility_signal(
-        civility(score, praise=praise, dismissive=dismissive, parent_relevance=relevance,
-                 newcomer_parent=float(newcomer)), RUBRIC)
-    thresholds = RUBRIC.civility_signal.thresholds
+@given(p_uncivil=unit, p_constructive=unit, praise=st.floats(0, 5), insult=st.floats(0, 3),
+       disagrees=unit, reasoned=unit)
+def test_civility_signal_is_bounded_consistent_and_monotone(p_uncivil, p_constructive, praise, insult, disagrees,
+                                                            reasoned):
+    context = {"praise": praise, "insult": insult, "disagreement": {"is_disagreement": disagrees, "reasoned": reasoned}}
+    signal = civility_signal(civility(p_uncivil, p_constructive, **context), RUBRIC)
+    config = RUBRIC.civility_signal
     assert 0.0 <= signal.score <= 1.0
-    assert (signal.label == "uncivil") == (signal.score < thresholds.uncivil_below)
-    assert (signal.label == "constructive") == (signal.score >= thresholds.constructive_at_or_above)
+    assert abs(sum(signal.probabilities.values()) - 1.0) < 1e-5
+    assert (signal.label == "uncivil") == (p_uncivil >= config.uncivil_at_or_above)
+    # never "civil language" about a reply labelled uncivil or holding an insult
+    if signal.label == "uncivil" or insult > 0:
+        assert "civil" not in signal.reason_codes
+    if signal.label == "uncivil":
+        assert signal.reason_codes and set(signal.reason_codes) <= {
+            "insult", "dismissive", "dismissive_to_newcomer", "attack_on_disagreement", "sarcasm", "uncivil_reply",
+            "near_threshold"}
+    worse = civility_signal(civility(min(1.0, p_uncivil + 0.1), p_constructive, **context), RUBRIC)
+    assert worse.score <= signal.score + 1e-9
 
 
-def test_head_confidence_is_capped_so_context_can_decide():
-    brushed_off = civility(0.999, dismissive=2.0, parent_relevance=0.05, newcomer_parent=1.0)
-    assert civility_signal(brushed_off, RUBRIC).label == "uncivil"
+def test_disagreements_are_named_reasoned_or_attack():
+    config = RUBRIC.civility_signal
+    reasoned = {"is_disagreement": 0.9, "reasoned": 0.9}
+    attack = {"is_disagreement": 0.9, "reasoned": 0.1}
+    assert "reasoned_disagreement" in civility_signal(civility(0.05, 0.9, disagreement=reasoned), RUBRIC).reason_codes
+    assert "attack_on_disagreement" in civility_signal(civility(0.95, disagreement=attack), RUBRIC).reason_codes
+    assert config.disagreement_at_or_above > 0
+
+
+def test_uncivil_reasons_name_what_was_seen():
+    to_newcomer = civility_signal(civility(0.9, dismissive=1.0, newcomer_parent=1.0), RUBRIC)
+    assert to_newcomer.reason_codes[:2] == ["dismissive", "dismissive_to_newcomer"]
+    sarcastic = civility_signal(civility(0.9, sarcasm=1.0), RUBRIC)
+    assert "sarcasm" in sarcastic.reason_codes and "人" in "".join(sarcastic.reasons + ["人"])
+    assert civility_signal(civility(0.9), RUBRIC).reason_codes == ["uncivil_reply"]
+
+
+def test_without_the_reply_model_the_civility_score_decides():
+    plain = CivilityScore(score=0.1, confidence=0.9, context={})
+    assert civility_signal(plain, RUBRIC).label == "uncivil"
 
 
 def test_no_text_gives_a_neutral_signal():

@@ -44,6 +44,16 @@ merged model as static int8 ONNX; measured through the same code path as the API
 `char_tfidf_lr_cv5` is cross-validated on the dev file itself (5 folds), `lexicon` is the
 share of the text covered by the profanity / insult / dismissive lists.
 """
+    multitask = ""
+    if t.get("multitask"):
+        multitask = f"""
+**Continued for replies** (`python -m train.civility_multitask`, {t['steps']} steps, {t['minutes']} min on
+2 CPU cores): the COLD adapter above kept training on {t['rows']:,} rows with one head per task
+({', '.join(t['multitask'])}): a COLD sample, the team's train replies (x4), template replies, SWSR,
+DiaSafety and ConvAbuse (`train/civility_multitask.py` says which rows train which head). Its
+embedding feeds `models/civility-replies/`; the COLD head and stacker were then refitted as above.
+The step counts below are this continuation's.
+"""
     return f"""# Model card: civility-e5 {metrics['version']}
 
 **What it does.** P(offensive) for a Chinese text; `civility.score` = 1 - P(offensive).
@@ -54,7 +64,7 @@ L2-normalised mean-pooled embedding, then a stacker (logistic regression) that c
 logit with a char 1-3-gram TF-IDF logistic regression. Committed: `adapter/` (LoRA weights),
 `head.npz` (head, stacker, char n-gram model); the merged encoder is built into the cache at
 first start and exported to static int8 ONNX, never committed.
-
+{multitask}
 **Data.** COLD (thu-coai), Apache-2.0. `cold_train.csv` split 90 / 10 (stratified, seed 13):
 {t['fit_rows']} rows train the adapter, head and char n-gram model; the {t['holdout_rows']}
 held-out rows fit only the stacker. `cold_dev.csv` ({t['dev_rows']} rows) is used once, for

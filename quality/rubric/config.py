@@ -93,47 +93,22 @@ class AuditionRubric(BaseModel):
         return self
 
 
-class Adjustments(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    praise: float = Field(ge=0)
-    dismissive: float = Field(le=0)
-    dismissive_to_newcomer: float = Field(le=0)
-    parent_relevance: float = Field(ge=0)
-    politeness: float = Field(ge=0)
-    insult: float = Field(le=0)
-
-
-class CivilityThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    uncivil_below: float = Field(gt=0, lt=1)
-    constructive_at_or_above: float = Field(gt=0, lt=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "CivilityThresholds":
-        if not self.uncivil_below < self.constructive_at_or_above:
-            raise ValueError("uncivil_below must be below constructive_at_or_above")
-        return self
-
-
 class CivilityRubric(BaseModel):
+    """Cut-offs on the reply-civility model's calibrated probabilities (quality.rubric.civility_signal)."""
+
     model_config = ConfigDict(extra="forbid")
-    civility_logit_range: tuple[float, float]
-    adjustments: Adjustments
-    relevance_neutral: float = Field(ge=0, le=1)
-    politeness_neutral: float = Field(ge=0, le=1)
-    # Reasons: "offensive" when the civility score is below this (else "civil"); a reply's
-    # relevance and politeness are reasons when this far from their neutral points.
-    offensive_below: float = Field(gt=0, lt=1)
-    relevance_reason_min_shift: float = Field(ge=0, le=1)
-    politeness_reason_min_shift: float = Field(ge=0, le=1)
-    thresholds: CivilityThresholds
-    review_margin: float = Field(ge=0, le=0.5)
+    uncivil_at_or_above: float = Field(gt=0, lt=1)  # P(uncivil)
+    constructive_at_or_above: float = Field(gt=0, lt=1)  # P(constructive | not uncivil)
+    review_margin: float = Field(ge=0, le=0.5)  # needs_review: P(uncivil) this close to its cut-off
+    disagreement_at_or_above: float = Field(gt=0, lt=1)  # P(disagreement): the reply disagrees
+    reasoned_at_or_above: float = Field(gt=0, lt=1)  # P(reasoned | disagreement)
+    on_topic_relevance_at_or_above: float = Field(ge=0, le=1)  # parent relevance that is a reason
+    civil_below: float = Field(gt=0, lt=1)  # the reason "civil" only below this P(uncivil)
 
     @model_validator(mode="after")
-    def _range_ordered(self) -> "CivilityRubric":
-        low, high = self.civility_logit_range
-        if not low < high:
-            raise ValueError("civility_logit_range must be [low, high] with low < high")
+    def _ordered(self) -> "CivilityRubric":
+        if not self.civil_below <= self.uncivil_at_or_above:
+            raise ValueError("civil_below must not be above uncivil_at_or_above")
         return self
 
 
@@ -158,8 +133,8 @@ class Rubric(BaseModel):
     def _every_reason_has_text(self) -> "Rubric":
         needed = {f"{d}_{side}" for d in (*self.audition.weights, "effort") for side in ("high", "low")}
         needed |= set(self.audition.penalties)
-        needed |= {"offensive", "civil", "praise", "dismissive", "dismissive_to_newcomer",
-                   "on_topic_reply", "off_topic_reply", "polite", "impolite", "insult", "near_threshold"}
+        needed |= {"civil", "praise", "dismissive", "dismissive_to_newcomer", "on_topic_reply", "insult", "sarcasm",
+                   "attack_on_disagreement", "reasoned_disagreement", "uncivil_reply", "near_threshold"}
         missing = needed - set(self.reasons)
         if missing:
             raise ValueError(f"reason texts missing for {sorted(missing)}")

@@ -1,14 +1,17 @@
-"""Civility (文明): 1 - P(offensive) from a COLD-trained model, spans, and reply context.
+"""Civility (文明): how a text treats people, read with the message it answers; spans; reply context.
 
-The score is the trained classifier's: the LoRA-fine-tuned e5 model stacked with char
-n-grams (`civility_e5.py`, `models/civility-e5/`) when the manifest declares it, else the
-embedding head (`civility_head.py`, `models/civility/`). Spans
-come from two places: lexicon hits (each scored by the head on the span's words alone)
-and, for texts the head calls offensive, occlusion attribution on the model — the words
-whose removal lowers P(offensive) most — so a judge sees which words drive the call.
-For replies, the scorer also reports the context the rubric's civility signal reads: how related the reply is to its parent,
-whether it brushes off a newcomer, whether it thanks or praises, and how polite it
-reads to the politeness head (trained on English requests; cross-lingual here).
+Two models:
+- the COLD model: P(offensive) from the LoRA-fine-tuned e5 stacked with char n-grams
+  (`civility_e5.py`, `models/civility-e5/`), or the embedding head (`civility_head.py`) in the
+  `QUALITY_CIVILITY_MODEL=head` profile — offensiveness about race, gender and region;
+- the reply-civility heads (`reply_civility.py`, `models/civility-replies/`): on the e5 encoder's
+  embedding of the reply, the sentence encoder's embeddings of reply and parent, the COLD logit
+  and lexical counts — P(uncivil towards the person answered), P(constructive), P(disagreement),
+  P(reasoned), which the civility signal reads. `civility.score` stays 1 - P(offensive) (COLD's
+  notion, calibrated); the signal is what says how a reply treats the person it answers.
+Spans come from lexicon hits (each scored by the COLD model on the span's words alone), sarcasm
+markers in replies the heads call uncivil, and occlusion attribution on the COLD model for texts
+it calls offensive. The context carries what the rubric's civility signal reads.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from quality.text.batch import TextBatch, TextItem, load_encoder, require_traine
 from quality.text.civility_head import CivilityHead
 from quality.text.lexicon import default_lexicon
 from quality.text.politeness_head import PolitenessHead
+from quality.text.reply_civility import ReplyCivilityHeads
+from quality.text.reply_features import SARCASM, dense_features, lexical_features
 from quality.text.scoring import listed
 from quality.text.segment import word_spans
 
@@ -38,6 +43,7 @@ ATTRIBUTION_MIN_DROP = 0.15  # a word is a span when removing it lowers P(offens
 
 FINETUNED_MODEL = "civility-e5"
 CALIBRATION_MODEL = "civility-calibration"  # optional: declared once `quality train calibration` has run
+REPLY_MODEL = "civility-replies"
 
 
 def load_civility_head(store: ModelStore) -> CivilityHead:
@@ -76,6 +82,11 @@ class FineTunedClassifier:
     def predict(self, texts: list[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return self.head.offensive_probability(texts, self.encoder.encode(texts))
 
+    def encode_and_predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's embeddings (one pass) and the COLD logits read from them."""
+        embeddings = self.encoder.encode(texts)
+        return embeddings, self.head.logits(texts, embeddings)
+
 
 def load_classifier(store: ModelStore, encoder):
     """The fine-tuned model when the manifest declares it (and QUALITY_CIVILITY_MODEL does not ask
@@ -84,6 +95,20 @@ def load_classifier(store: ModelStore, encoder):
     if FINETUNED_MODEL in declared and store.settings.civility_model == "fine-tuned":
         return store.get(FINETUNED_MODEL, FineTunedClassifier)
     return EmbeddingClassifier(store, encoder)
+
+
+def sarcasm_spans(text: str) -> list[Span]:
+    """Where the text uses a sarcasm marker (大师, 您可真是, 呵呵 ...): shown for replies the heads call uncivil."""
+    lowered = text.lower()
+    spans = []
+    for marker in sorted(SARCASM, key=len, reverse=True):
+        start = lowered.find(marker.lower())
+        while start >= 0:
+            end = start + len(marker)
+            if not any(s.start < end and start < s.end for s in spans):
+                spans.append(Span(start=start, end=end, label="sarcasm", score=1.0))
+            start = lowered.find(marker.lower(), end)
+    return sorted(spans, key=lambda s: (s.start, s.end))
 
 
 class CivilityScorer:
@@ -104,23 +129,48 @@ class CivilityScorer:
         if self.calibration.method != "identity":
             self.version = f"{self.version}+calibration.{self.calibration.version}"
         self._term_probability = lru_cache(maxsize=4096)(self._offensive_probability_of_term)
+        # The reply heads read the fine-tuned encoder's embeddings: not in the head profile.
+        self.reply_heads = (store.get(REPLY_MODEL, lambda s: ReplyCivilityHeads(s.path(REPLY_MODEL, "heads")))
+                            if isinstance(self.classifier, FineTunedClassifier)
+                            and REPLY_MODEL in {entry.name for entry in store.manifest.models} else None)
+        if self.reply_heads is not None:
+            if self.reply_heads.sentence_encoder != self.encoder.name:
+                from quality.errors import ModelIntegrityError
+
+                raise ModelIntegrityError(f"{REPLY_MODEL} was trained on {self.reply_heads.sentence_encoder!r} "
+                                          f"embeddings, the configured text encoder is {self.encoder.name!r}")
+            self.version = f"{self.version}+replies.{self.reply_heads.version}"
 
     def _offensive_probability_of_term(self, term: str) -> float:
         return float(self.classifier.predict([term])[0])
 
     def score_batch(self, batch: TextBatch) -> list[CivilityScore | None]:
         p_raw = np.zeros(len(batch.items))
+        replies: dict[str, np.ndarray] = {}
         with_text = [i for i, item in enumerate(batch.items) if item.has_text]
         if with_text:  # photo-only posts have no civility: do not run the model on empty strings
-            p_raw[with_text] = self.classifier.predict([batch.texts[i] for i in with_text],
-                                                       batch.embeddings[with_text])
+            texts = [batch.texts[i] for i in with_text]
+            if self.reply_heads is None:
+                p_raw[with_text] = self.classifier.predict(texts, batch.embeddings[with_text])
+            else:
+                civility_embeddings, cold_logits = self.classifier.encode_and_predict(texts)
+                p_raw[with_text] = 1.0 / (1.0 + np.exp(-cold_logits))
+                items = [batch.items[i] for i in with_text]
+                lexical = np.stack([lexical_features(item.full_text, item.parent_text, item.parent_is_newcomer)
+                                    for item in items])
+                dense = dense_features(civility_embeddings, batch.embeddings[with_text],
+                                       batch.parent_embeddings[with_text], cold_logits, lexical)
+                for name, values in self.reply_heads.probabilities(texts, dense).items():
+                    replies[name] = np.zeros(len(batch.items))
+                    replies[name][with_text] = values
         p_offensive = self.calibration.apply(p_raw)
         relevance = np.einsum("ij,ij->i", batch.embeddings, batch.parent_embeddings)
         politeness = self.politeness.score(batch.embeddings)
         return [
-            self._score(item, float(p), float(raw), float(rel), float(polite), features) if item.has_text else None
-            for item, p, raw, rel, polite, features in zip(batch.items, p_offensive, p_raw, relevance, politeness,
-                                                           batch.features)
+            self._score(item, float(p_offensive[i]), float(p_raw[i]), float(relevance[i]), float(politeness[i]),
+                        batch.features[i], {name: float(values[i]) for name, values in replies.items()})
+            if item.has_text else None
+            for i, item in enumerate(batch.items)
         ]
 
     def _lexicon_spans(self, item: TextItem) -> list[Span]:
@@ -157,10 +207,16 @@ class CivilityScorer:
         return sorted(spans, key=lambda s: (s.start, s.end))
 
     def _score(self, item: TextItem, p_offensive: float, p_raw: float, relevance: float, politeness: float,
-               features) -> CivilityScore:
+               features, reply: dict[str, float]) -> CivilityScore:
         spans = self._spans(item, p_raw)  # occlusion compares raw model outputs
+        p_uncivil = reply.get("uncivil")
+        sarcasm = sarcasm_spans(item.raw_text) if p_uncivil is not None and p_uncivil >= 0.5 else []
+        spans = sorted(spans + [s for s in sarcasm if not any(o.start < s.end and s.start < o.end for o in spans)],
+                       key=lambda s: (s.start, s.end))
         dismissive = [s for s in spans if s.label == "dismissive"]
         evidence = [f"P(offensive) = {p_offensive:.2f} (COLD-trained {self.classifier_name})"]
+        if p_uncivil is not None:
+            evidence.insert(0, f"P(对人不友善 / uncivil towards people) = {p_uncivil:.2f}")
         attack_words = [item.raw_text[s.start:s.end] for s in spans if s.label in ("insult", "profanity")]
         attributed = [item.raw_text[s.start:s.end] for s in spans if s.label == "offensive"]
         if attack_words:
@@ -169,19 +225,27 @@ class CivilityScorer:
             evidence.append(f"模型关注的词 / words driving the call: {listed(attributed)}")
         if dismissive:
             evidence.append(f"敷衍打发 / dismissive: {listed([item.raw_text[s.start:s.end] for s in dismissive])}")
+        if sarcasm:
+            evidence.append(f"反讽 / sarcasm: {listed([item.raw_text[s.start:s.end] for s in sarcasm])}")
         if features.praise:
             evidence.append(f"鼓励感谢 / praise: {listed(features.praise)}")
-        context = {
+        context: dict[str, float | dict[str, float]] = {
             "offensive_probability": round(p_offensive, 6),
             "offensive_probability_uncalibrated": round(p_raw, 6),
             "dismissive": float(len(dismissive)),
             "insult": float(len(attack_words)),
             "praise": float(len(features.praise)),
+            "sarcasm": float(len(sarcasm)),
             "politeness": round(politeness, 6),
         }
         if item.parent_text:
             context["parent_relevance"] = round(max(0.0, relevance), 6)
             context["newcomer_parent"] = 1.0 if item.parent_is_newcomer else 0.0
+        if p_uncivil is not None:
+            context["uncivil_probability"] = round(p_uncivil, 6)
+            context["constructive_probability"] = round(reply["constructive"], 6)
+            context["disagreement"] = {"is_disagreement": round(reply["disagreement"], 6),
+                                       "reasoned": round(reply["reasoned"], 6)}
         return CivilityScore(
             score=round(1.0 - p_offensive, 6),
             confidence=round(max(p_offensive, 1.0 - p_offensive), 6),

@@ -1,0 +1,121 @@
+"""The reply-civility model and its data: replies read with their parents, the three-way signal,
+disagreement, the team's labelled replies and `quality eval --task civility_signal`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from eval.signal import evaluate_signal, signal_metrics
+from quality.schemas import Parent, Post
+from quality.text.reply_features import LEXICAL_NAMES, char_features, lexical_features
+from train.reply_data import OUT, check, split_of
+
+# Put-downs quoted in the civility issue (measured on main before the reply model: the first two
+# came out constructive, the third neutral with the reason 用语文明). Not in any training data.
+PUT_DOWNS = [
+    ("刚学会侧方停车，今天去商场试了一下", False, "压线还开什么车，回驾校重学吧"),
+    ("周末拍的一组车照，大家给点意见", False, "哟，这构图，大师啊，建议直接去开摄影展"),
+    ("大家觉得这款车的内饰怎么样？", False, "你们这些人懂什么，滚"),
+]
+
+
+def reply(service, parent: str, newcomer: bool, text: str):
+    return service.score(Post(kind="reply", text=text, parent=Parent(text=parent, author_is_newcomer=newcomer)))
+
+
+@pytest.mark.parametrize("parent, newcomer, text", PUT_DOWNS)
+def test_the_issues_put_downs_are_uncivil_and_never_called_civil(service, parent, newcomer, text):
+    signal = reply(service, parent, newcomer, text).civility_signal
+    assert signal.label == "uncivil", signal
+    assert "civil" not in signal.reason_codes and "用语文明" not in "".join(signal.reasons)
+    assert abs(sum(signal.probabilities.values()) - 1.0) < 1e-5
+
+
+def test_reasoned_disagreement_is_told_from_an_attack(service):
+    parent = "我觉得这车油耗偏高，市区要10个油。"
+    reasoned = reply(service, parent, False, "我不太同意，我同款车市区8.5L左右，可能和驾驶习惯、路况有关，可以试试提前松油门。")
+    attack = reply(service, parent, False, "你不会开车就别怪车，收了多少钱来黑的，脑子有问题吧")
+    for result in (reasoned, attack):
+        assert result.dimensions.civility.context["disagreement"]["is_disagreement"] > 0.5
+    assert reasoned.dimensions.civility.context["disagreement"]["reasoned"] > 0.5
+    assert "reasoned_disagreement" in reasoned.civility_signal.reason_codes
+    assert reasoned.civility_signal.label != "uncivil" and attack.civility_signal.label == "uncivil"
+
+
+def test_the_same_words_are_read_with_their_parent(service):
+    """A reply's probabilities depend on what it answers (the parent's embedding is a feature)."""
+    text = "大师啊，这张怎么拍的？"
+    praised = reply(service, "夕阳下的新车，光线刚好，参数f/8 1/250", False, text).civility_signal.probabilities
+    mocked = reply(service, "倒车蹭了柱子，拍了张照片，心疼", False, text).civility_signal.probabilities
+    assert praised["uncivil"] != mocked["uncivil"]
+
+
+def test_probabilities_do_not_depend_on_the_batch(service):
+    posts = [Post(kind="reply", text=text, parent=Parent(text=parent, author_is_newcomer=newcomer))
+             for parent, newcomer, text in PUT_DOWNS]
+    together = service.score_each(posts)
+    for post, result in zip(posts, together):
+        alone = service.score(post).civility_signal.probabilities
+        assert all(abs(alone[k] - result.civility_signal.probabilities[k]) < 1e-4 for k in alone)
+
+
+def test_lexical_features_count_what_they_name():
+    sarcastic = dict(zip(LEXICAL_NAMES, lexical_features("呵呵，您可真是天才🙄", "倒车蹭了柱子", False)))
+    plain = dict(zip(LEXICAL_NAMES, lexical_features("保养看手册，5000公里一次。", None, True)))
+    assert sarcastic["sarcasm"] > 0 and sarcastic["sarcastic_emoji"] > 0 and sarcastic["parent_mistake"] > 0
+    assert sarcastic["sarcasm_x_parent_mistake"] > 0 and sarcastic["has_parent"] > 0
+    assert plain["sarcasm"] == 0 and plain["has_parent"] == 0 and plain["newcomer_parent"] == 0
+    assert plain["numbers_with_units"] > 0
+
+
+def test_char_features_are_unit_rows():
+    idf = np.ones(2**18, dtype=np.float32)
+    rows = char_features(["你是不是傻", "", "ＡＢＣ"], idf)
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    assert norms[0] == pytest.approx(1.0) and norms[1] == 0.0 and norms[2] == pytest.approx(1.0)
+
+
+def test_the_teams_replies_are_valid_and_split_by_their_rule():
+    rows = [json.loads(line) for line in OUT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 600 and check(rows) == []
+    assert all(row["split"] == split_of(row["thread"]) for row in rows)
+    for split in ("dev", "test"):
+        written = [json.loads(line) for line in (OUT.parent / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert written == [row for row in rows if row["split"] == split]
+    threads = {}
+    for row in rows:
+        threads.setdefault(row["thread"], set()).add(row["split"])
+    assert all(len(splits) == 1 for splits in threads.values())  # no parent in two splits
+
+
+def test_signal_metrics_count_the_confusion():
+    metrics = signal_metrics(["uncivil", "uncivil", "neutral", "constructive"],
+                             ["uncivil", "neutral", "neutral", "uncivil"])
+    assert metrics["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert metrics["uncivil_precision"] == 0.5 and metrics["uncivil_recall"] == 0.5
+    assert metrics["accuracy_3way"] == 0.5
+
+
+def test_eval_civility_signal_on_a_small_labelled_file(service, tmp_path):
+    rows = [
+        {"text": parent_text_reply[2], "parent": parent_text_reply[0], "label": "uncivil", "kind": "put_down"}
+        for parent_text_reply in PUT_DOWNS
+    ] + [
+        {"text": "别急，首保一般5000公里或者6个月，先到为准，手册上写着。", "parent": "新手，首保什么时候做？",
+         "parent_author_is_newcomer": True, "label": "constructive", "kind": "help", "is_disagreement": False},
+        {"text": "同意", "parent": "这车隔音一般", "label": "neutral", "kind": "chat"},
+        {"text": "", "parent": "x", "label": "neutral"},  # skipped: empty
+        {"text": "好", "parent": "x", "label": "rude"},  # skipped: not one of the three labels
+    ]
+    path = tmp_path / "replies.jsonl"
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    report = evaluate_signal(service, path, kind_col="kind", quiet=True)
+    assert report["n"] == 5 and report["skipped"] == {"empty_or_invalid": 1, "label_not_one_of_three": 1}
+    assert sum(map(sum, report["model"]["confusion"]["matrix"])) == 5
+    assert report["model"]["uncivil_recall"] == 1.0  # the three put-downs
+    kinds = {k["kind"]: k for k in report["kinds"]}
+    assert kinds["put_down"]["uncivil_recall"] == 1.0 and kinds["help"]["called_uncivil"] == 0.0
+    assert report["disagreement"]["n"] == 1

@@ -1,0 +1,123 @@
+"""Assemble the team's labelled car-community replies into `data/replies/replies.jsonl`, with the split.
+
+    python -m train.reply_data [--check] [--write-splits] [--assemble PARTS]
+
+Split rule, fixed once: a thread (a parent and all its replies) goes to train, dev or test by the
+sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0.5 → train, below
+0.75 → dev, else test. All replies to one parent stay together, so no parent is seen in training
+and scored in test. By default (or `--check`) the file is validated (every field, every label and
+kind of `data/replies/GUIDE.md`, the split rule) and its counts printed; `--write-splits` also writes
+`dev.jsonl` and `test.jsonl` beside it; `--assemble PARTS` builds it anew from the writers' part
+files (how it was first made; the parts are not kept: see data/replies/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+from quality.settings import PROJECT_ROOT
+
+DATA_DIR = PROJECT_ROOT / "data" / "replies"
+OUT = DATA_DIR / "replies.jsonl"
+LABELS = ("uncivil", "neutral", "constructive")
+UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
+                 "attack_on_disagreement", "stereotype")
+CIVIL_KINDS = ("helpful_answer", "patient_newcomer_help", "reasoned_disagreement", "blunt_criticism", "terse_answer",
+               "banter", "car_slang", "praise", "chat")
+FIELDS = ("id", "thread", "parent", "parent_author_is_newcomer", "text", "label", "kind", "is_disagreement",
+          "reasoned")
+
+
+def split_of(thread: str) -> str:
+    share = int(hashlib.sha256(f"replies-v1:{thread}".encode("utf-8")).hexdigest()[:8], 16) / 0x100000000
+    return "train" if share < 0.5 else ("dev" if share < 0.75 else "test")
+
+
+def problems(row: dict) -> list[str]:
+    found = [f"missing {name}" for name in FIELDS if name not in row]
+    if found:
+        return found
+    if row["label"] not in LABELS:
+        found.append(f"label {row['label']!r}")
+    if row["kind"] not in UNCIVIL_KINDS + CIVIL_KINDS:
+        found.append(f"kind {row['kind']!r}")
+    elif (row["kind"] in UNCIVIL_KINDS) != (row["label"] == "uncivil"):
+        found.append(f"kind {row['kind']} with label {row['label']}")
+    if not isinstance(row["is_disagreement"], bool):
+        found.append("is_disagreement not a boolean")
+    elif (row["reasoned"] is None) == row["is_disagreement"]:
+        found.append("reasoned must be a boolean exactly when is_disagreement")
+    if not str(row["text"]).strip() or not str(row["parent"]).strip():
+        found.append("empty text or parent")
+    if "split" in row and row["split"] != split_of(row["thread"]):
+        found.append(f"split {row['split']} breaks the rule")
+    return found
+
+
+def assemble(parts: Path) -> list[dict]:
+    rows = []
+    for path in sorted(parts.glob("*.jsonl")):
+        with open(path, encoding="utf-8") as handle:
+            rows += [json.loads(line) for line in handle if line.strip()]
+    for row in rows:
+        row["split"] = split_of(row["thread"])
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def check(rows: list[dict]) -> list[str]:
+    errors = [f"{row.get('id')}: {problem}" for row in rows for problem in problems(row)]
+    ids = Counter(row["id"] for row in rows)
+    errors += [f"{id_}: id used {n} times" for id_, n in ids.items() if n > 1]
+    parents: dict[str, set] = {}
+    for row in rows:
+        parents.setdefault(row["thread"], set()).add(row["parent"])
+    errors += [f"thread {thread}: {len(texts)} different parents" for thread, texts in parents.items() if len(texts) > 1]
+    return errors
+
+
+def summary(rows: list[dict]) -> dict:
+    return {
+        "rows": len(rows), "threads": len({row["thread"] for row in rows}),
+        "by_split": dict(Counter(row["split"] for row in rows)),
+        "by_split_and_label": {split: dict(Counter(row["label"] for row in rows if row["split"] == split))
+                               for split in ("train", "dev", "test")},
+        "by_kind": dict(sorted(Counter(row["kind"] for row in rows).items())),
+        "disagreements": sum(row["is_disagreement"] for row in rows),
+        "reasoned_disagreements": sum(bool(row["reasoned"]) for row in rows),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assemble", type=Path, default=None, metavar="PARTS")
+    parser.add_argument("--check", action="store_true", help="validate the file and print its counts (the default)")
+    parser.add_argument("--write-splits", action="store_true", help="also write dev.jsonl and test.jsonl")
+    args = parser.parse_args(argv)
+    if args.assemble is not None:
+        rows = assemble(args.assemble)
+    else:
+        with open(OUT, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    errors = check(rows)
+    if errors:
+        print("\n".join(errors[:50]), file=sys.stderr)
+        return 1
+    outputs = {OUT: rows} if args.assemble is not None else {}
+    if args.write_splits:
+        outputs.update({DATA_DIR / f"{split}.jsonl": [row for row in rows if row["split"] == split]
+                        for split in ("dev", "test")})
+    for path, chosen in outputs.items():
+        with open(path, "w", encoding="utf-8") as handle:
+            for row in chosen:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    print(json.dumps(summary(rows), ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

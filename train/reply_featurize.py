@@ -1,0 +1,99 @@
+"""Features of labelled replies for training the reply-civility heads, cached outside git.
+
+The encoders are the service's own (the fine-tuned civility e5 as served, int8 ONNX, and the
+configured sentence encoder), so the heads see in training exactly what they see when serving.
+Encoder outputs are cached per source in `<cache>/reply-features/` keyed by the texts and the
+models' versions; lexical counts are recomputed (cheap, and they change with the code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quality.artifacts import cache_dir
+from quality.manifest import models_version
+from quality.model_store import ModelStore
+from quality.settings import Settings
+from quality.text.reply_features import lexical_features
+from train.reply_sources import Example
+
+BATCH = 256
+
+
+@dataclass
+class EncodedReplies:
+    civility: np.ndarray  # [n, 384] the civility encoder's embedding of the reply
+    cold_logits: np.ndarray  # [n] the COLD model's logit
+    reply: np.ndarray  # [n, d] sentence encoder, reply
+    parent: np.ndarray  # [n, d] sentence encoder, parent (zeros without one)
+    lexical: np.ndarray  # [n, len(LEXICAL_NAMES)]
+
+
+class Featurizer:
+    def __init__(self, settings: Settings | None = None):
+        from quality.text.batch import load_encoder
+        from quality.text.civility import FINETUNED_MODEL, FineTunedClassifier
+
+        self.settings = settings or Settings()
+        self.store = ModelStore(self.settings)
+        self.sentence = load_encoder(self.store)
+        self.civility = self.store.get(FINETUNED_MODEL, FineTunedClassifier)
+        self.version = f"{models_version(self.store.manifest)}|{self.sentence.name}"
+        self.folder = cache_dir(self.settings.cache_dir) / "reply-features"
+
+    def _key(self, examples: list[Example]) -> str:
+        digest = hashlib.sha256(self.version.encode())
+        for example in examples:
+            digest.update(json.dumps([example.text, example.parent], ensure_ascii=False).encode() + b"\n")
+        return digest.hexdigest()[:20]
+
+    def encode(self, examples: list[Example], name: str) -> EncodedReplies:
+        path = self.folder / f"{name}-{self._key(examples)}.npz"
+        if path.is_file():
+            with np.load(path) as cached:
+                arrays = {key: cached[key] for key in cached.files}
+        else:
+            arrays = self._encode(examples, name)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp.npz")
+            np.savez(temporary, **arrays)
+            temporary.rename(path)
+        lexical = np.stack([lexical_features(e.text, e.parent, e.newcomer) for e in examples]) if examples else \
+            np.zeros((0, 0), np.float32)
+        return EncodedReplies(arrays["civility"], arrays["cold_logits"], arrays["reply"], arrays["parent"], lexical)
+
+    def _encode(self, examples: list[Example], name: str) -> dict[str, np.ndarray]:
+        started = time.perf_counter()
+        texts = [e.text for e in examples]
+        civility, cold, reply = [], [], []
+        for start in range(0, len(texts), BATCH):
+            chunk = texts[start:start + BATCH]
+            embeddings = self.civility.encoder.encode(chunk)
+            civility.append(embeddings.astype(np.float32))
+            cold.append(self.civility.head.logits(chunk, embeddings).astype(np.float32))
+            reply.append(self.sentence.encode(chunk).astype(np.float32))
+            print(f"\r{name}: {min(start + BATCH, len(texts))}/{len(texts)} encoded", end="", file=sys.stderr)
+        parents = sorted({e.parent for e in examples if e.parent})
+        parent_rows = {}
+        for start in range(0, len(parents), BATCH):
+            chunk = parents[start:start + BATCH]
+            for text, row in zip(chunk, self.sentence.encode(chunk)):
+                parent_rows[text] = row.astype(np.float32)
+        dim = self.sentence.dim
+        parent = np.stack([parent_rows.get(e.parent, np.zeros(dim, np.float32)) if e.parent
+                           else np.zeros(dim, np.float32) for e in examples]) if examples else np.zeros((0, dim))
+        print(f"\r{name}: {len(texts)} replies, {len(parents)} parents encoded in "
+              f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+        return {"civility": np.concatenate(civility), "cold_logits": np.concatenate(cold),
+                "reply": np.concatenate(reply), "parent": parent}
+
+
+def cached_path_for(folder: Path, name: str) -> list[Path]:
+    return sorted(folder.glob(f"{name}-*.npz"))
