@@ -85,6 +85,35 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64) -> 
     return out
 
 
+def train_loop(model, tokenizer, texts: list[str], batch_loss, *, total_steps: int, batch_size: int,
+               rng: random.Random, optimizer, scheduler, trainable, out: Path, save_every: int) -> tuple[int, float]:
+    """Steps over length-bucketed batches of `texts` until `total_steps`: `batch_loss(ids, mask, rows)`
+    gives each batch's loss; the adapter is saved every `save_every` steps. Returns (steps, start time)."""
+    lengths = [len(t) for t in texts]
+    step, started, running = 0, time.time(), []
+    while step < total_steps:
+        for batch in length_bucketed_batches(lengths, batch_size, rng):
+            if step >= total_steps:
+                break
+            model.train()
+            ids, mask = collate(tokenizer, [texts[i] for i in batch])
+            loss = batch_loss(ids, mask, batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            running.append(loss.item())
+            step += 1
+            if step % 50 == 0:
+                rate = (time.time() - started) / step
+                print(f"step {step}/{total_steps} loss {np.mean(running[-50:]):.4f} "
+                      f"{rate:.2f} s/step, eta {rate * (total_steps - step) / 60:.0f} min", flush=True)
+            if step % save_every == 0:
+                save_adapter(model, out)
+    return step, started
+
+
 def main(argv: list[str] | None = None) -> None:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModel, AutoTokenizer
@@ -137,7 +166,6 @@ def main(argv: list[str] | None = None) -> None:
                {"steps": "from checkpoint"}, time.time())
         return
 
-    lengths = [len(t) for t in fit_texts]
     steps_per_epoch = math.ceil(len(fit_texts) / args.batch_size)
     total_steps = int(steps_per_epoch * args.epochs)
     if args.max_steps:
@@ -153,27 +181,13 @@ def main(argv: list[str] | None = None) -> None:
     loss_fn = torch.nn.BCEWithLogitsLoss()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    step, started, running = 0, time.time(), []
-    while step < total_steps:
-        for batch in length_bucketed_batches(lengths, args.batch_size, rng):
-            if step >= total_steps:
-                break
-            model.train()
-            ids, mask = collate(tokenizer, [fit_texts[i] for i in batch])
-            loss = loss_fn(model(ids, mask), torch.tensor(y_fit[batch], dtype=torch.float32))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            running.append(loss.item())
-            step += 1
-            if step % 50 == 0:
-                rate = (time.time() - started) / step
-                print(f"step {step}/{total_steps} loss {np.mean(running[-50:]):.4f} "
-                      f"{rate:.2f} s/step, eta {rate * (total_steps - step) / 60:.0f} min", flush=True)
-            if step % 400 == 0:
-                save_adapter(model, args.out)
+
+    def batch_loss(ids, mask, batch):
+        return loss_fn(model(ids, mask), torch.tensor(y_fit[batch], dtype=torch.float32))
+
+    step, started = train_loop(model, tokenizer, fit_texts, batch_loss, total_steps=total_steps,
+                               batch_size=args.batch_size, rng=rng, optimizer=optimizer, scheduler=scheduler,
+                               trainable=trainable, out=args.out, save_every=400)
 
     save_adapter(model, args.out)
     print(f"trained {step} steps in {(time.time() - started) / 60:.1f} min", flush=True)

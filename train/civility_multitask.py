@@ -27,8 +27,7 @@ import numpy as np
 import torch
 
 from quality.settings import get_settings
-from train.civility_finetune import (LORA_TARGETS, PREFIX, CivilityModel, collate, finish, length_bucketed_batches,
-                                     save_adapter)
+from train.civility_finetune import LORA_TARGETS, PREFIX, CivilityModel, finish, save_adapter, train_loop
 from train.reply_sources import read_cold, read_convabuse, read_diasafety, read_swsr, read_team_replies
 
 SEED = 13
@@ -129,32 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     warmup = max(1, total // 20)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
-    lengths = [len(t) for t in texts]
-    step, started, running = 0, time.time(), []
     args.out.mkdir(parents=True, exist_ok=True)
-    while step < total:
-        for batch in length_bucketed_batches(lengths, args.batch_size, rng):
-            if step >= total:
-                break
-            model.train()
-            ids, mask = collate(tokenizer, [texts[i] for i in batch])
-            y = torch.tensor(labels[batch])
-            known = ~torch.isnan(y)
-            logits = model.all_logits(ids, mask)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits[known], y[known])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            running.append(loss.item())
-            step += 1
-            if step % 50 == 0:
-                rate = (time.time() - started) / step
-                print(f"step {step}/{total} loss {np.mean(running[-50:]):.4f} {rate:.2f} s/step, "
-                      f"eta {rate * (total - step) / 60:.0f} min", flush=True)
-            if step % 300 == 0:
-                save_adapter(model, args.out)
+
+    def batch_loss(ids, mask, batch):
+        y = torch.tensor(labels[batch])
+        known = ~torch.isnan(y)  # a row trains only the tasks it has labels for
+        return torch.nn.functional.binary_cross_entropy_with_logits(model.all_logits(ids, mask)[known], y[known])
+
+    step, started = train_loop(model, tokenizer, texts, batch_loss, total_steps=total, batch_size=args.batch_size,
+                               rng=rng, optimizer=optimizer, scheduler=scheduler, trainable=trainable, out=args.out,
+                               save_every=300)
     save_adapter(model, args.out)
     torch.save(model.task_heads.state_dict(), args.out / "task_heads.pt")
     minutes = round((time.time() - started) / 60, 1)
