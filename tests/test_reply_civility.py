@@ -45,6 +45,12 @@ def test_reasoned_disagreement_is_told_from_an_attack(service):
     assert reasoned.civility_signal.label != "uncivil" and attack.civility_signal.label == "uncivil"
 
 
+def test_a_post_without_a_parent_disagrees_with_nobody(service):
+    result = service.score(Post(text="首先说结论：高速油耗6.2L，市区8.1L。缺点是胎噪偏大，建议换静音胎。"))
+    assert "disagreement" not in result.dimensions.civility.context
+    assert not {"reasoned_disagreement", "attack_on_disagreement"} & set(result.civility_signal.reason_codes)
+
+
 def test_the_same_words_are_read_with_their_parent(service):
     """A reply's probabilities depend on what it answers (the parent's embedding is a feature)."""
     text = "大师啊，这张怎么拍的？"

@@ -244,8 +244,9 @@ class CivilityScorer:
         if p_uncivil is not None:
             context["uncivil_probability"] = round(p_uncivil, 6)
             context["constructive_probability"] = round(reply["constructive"], 6)
-            context["disagreement"] = {"is_disagreement": round(reply["disagreement"], 6),
-                                       "reasoned": round(reply["reasoned"], 6)}
+            if item.parent_text:  # a disagreement is with the message a reply answers
+                context["disagreement"] = {"is_disagreement": round(reply["disagreement"], 6),
+                                           "reasoned": round(reply["reasoned"], 6)}
         return CivilityScore(
             score=round(1.0 - p_offensive, 6),
             confidence=round(max(p_offensive, 1.0 - p_offensive), 6),
