@@ -228,8 +228,9 @@ def ray_scored_eval(service, args, compare_service=None):
     from eval.checkpoint import Checkpoint, checkpoint_path
     from eval.data import LabelFileError
 
-    if getattr(args, "pairs", False):
-        raise LabelFileError("--engine ray scores labelled rows; run --pairs with --engine local")
+    if getattr(args, "pairs", False) or args.task == "civility_signal":
+        raise LabelFileError("--engine ray scores labelled rows of the score tasks; run --pairs and civility_signal "
+                             "with --engine local")
     _check_no_recording(service.settings)
     task, rows, key = _labelled_rows(service, args)
     jobs = [(service, task.uncalibrated_score is not None)]

@@ -125,3 +125,13 @@ def test_eval_civility_signal_on_a_small_labelled_file(service, tmp_path):
     kinds = {k["kind"]: k for k in report["kinds"]}
     assert kinds["put_down"]["uncivil_recall"] == 1.0 and kinds["help"]["called_uncivil"] == 0.0
     assert report["disagreement"]["n"] == 1
+
+
+def test_civility_signal_on_the_ray_engine_is_refused_clearly(tmp_path, capsys):
+    from api.cli import main
+
+    path = tmp_path / "replies.jsonl"
+    path.write_text(json.dumps({"text": "同意", "parent": "这车隔音一般", "label": "neutral"}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    assert main(["eval", "--task", "civility_signal", "--data", str(path), "--engine", "ray", "--quiet"]) == 2
+    assert "--engine local" in capsys.readouterr().err
