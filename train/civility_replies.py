@@ -336,7 +336,7 @@ def model_card(meta: dict) -> str:
 **What it does.** Reads a reply together with the message it answers and gives four calibrated
 probabilities: P(uncivil towards people), P(constructive | not uncivil), P(disagreement),
 P(reasoned | disagreement). The civility signal (stage three) reads them through the rubric's
-cut-offs; `civility.score` = 1 - P(uncivil).
+cut-offs (`civility_signal`); `civility.score` stays the COLD model's 1 - P(offensive).
 
 **How.** Logistic heads on `quality.text.reply_features`: the civility-e5 encoder's embedding of
 the reply (the same pass that gives the COLD logit), the USE embeddings of reply and parent and
@@ -349,7 +349,7 @@ cross-fitted logit. Each head's logit is Platt-calibrated on the team's dev repl
 aside), DiaSafety train (Apache-2.0), ConvAbuse train (CC BY 4.0, Cercas Curry et al., EMNLP 2021),
 template-generated replies (`train/reply_templates.py`, word lists written without reading the
 team's replies) and the team's train split (`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)}
-(chosen on the team's dev split among 4 settings of C and source weights).
+(chosen on the team's dev split among 8 settings of C and source weights).
 
 ## The team's dev replies (used to choose, calibrate and fit the cut-offs: in-sample)
 
