@@ -97,6 +97,17 @@ def test_the_teams_replies_are_valid_and_split_by_their_rule():
     assert all(len(splits) == 1 for splits in threads.values())  # no parent in two splits
 
 
+def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply():
+    from train.reply_data import problems
+
+    extra = [json.loads(line) for line in (OUT.parent / "extra_train.jsonl").read_text(encoding="utf-8").splitlines()]
+    evaluation = {json.loads(line)["text"] for line in OUT.read_text(encoding="utf-8").splitlines()
+                  if json.loads(line)["split"] != "train"}
+    assert extra and all(row["split"] == "train" and not problems({k: v for k, v in row.items() if k != "split"})
+                         for row in extra)
+    assert not {row["text"] for row in extra} & evaluation
+
+
 def test_signal_metrics_count_the_confusion():
     metrics = signal_metrics(["uncivil", "uncivil", "neutral", "constructive"],
                              ["uncivil", "neutral", "neutral", "uncivil"])
