@@ -28,7 +28,8 @@ import torch
 
 from quality.settings import get_settings
 from train.civility_finetune import LORA_TARGETS, PREFIX, CivilityModel, finish, save_adapter, train_loop
-from train.reply_sources import read_cold, read_convabuse, read_diasafety, read_swsr, read_team_replies
+from train.reply_sources import (read_cold, read_convabuse, read_diasafety, read_extra_team_replies, read_swsr,
+                                 read_team_replies)
 
 SEED = 13
 TASKS = ("offensive", "uncivil", "constructive", "disagreement", "reasoned")
@@ -48,7 +49,7 @@ class MultiTaskModel(CivilityModel):
         return torch.cat([self.head(pooled)] + [self.task_heads[t](pooled) for t in TASKS[1:]], dim=1)
 
 
-def rows_for_training(data_dir: Path, rng: random.Random) -> list[tuple[str, list[float]]]:
+def rows_for_training(data_dir: Path, rng: random.Random, extra_team: bool = False) -> list[tuple[str, list[float]]]:
     """(text, one label per task, NaN where the row has none)."""
     from train.civility_replies import SEED as TEMPLATE_SEED
     from train.reply_templates import Generator
@@ -73,7 +74,7 @@ def rows_for_training(data_dir: Path, rng: random.Random) -> list[tuple[str, lis
     for r in Generator(TEMPLATE_SEED).rows(12000):
         rows.append((r.text, [nan, int(r.label == "uncivil"), nan if r.label == "uncivil" else int(r.label == "constructive"),
                               int(r.is_disagreement), nan if not r.is_disagreement else int(bool(r.reasoned))]))
-    team = read_team_replies("train")
+    team = read_team_replies("train") + (read_extra_team_replies() if extra_team else [])
     rows += [(x.text, labelled(x)) for x in team] * 4
     rng.shuffle(rows)
     return rows
@@ -95,13 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--version", default=time.strftime("%Y.%m.%d") + "-replies")
+    parser.add_argument("--extra-team", action="store_true", help="also train on data/replies/extra_train.jsonl")
     args = parser.parse_args(argv)
     finetune.MAX_LENGTH = MAX_LENGTH
     torch.manual_seed(SEED)
     torch.set_num_threads(settings.threads)
     rng = random.Random(SEED)
 
-    rows = rows_for_training(settings.data_dir, rng)
+    rows = rows_for_training(settings.data_dir, rng, args.extra_team)
     texts = [text for text, _ in rows]
     labels = np.array([y for _, y in rows], dtype=np.float32)
     print(f"{len(rows)} rows; labels per task: " + ", ".join(

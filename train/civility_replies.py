@@ -31,7 +31,8 @@ from quality.artifacts import write_head_file
 from quality.settings import PROJECT_ROOT, Settings
 from quality.text.reply_features import CHAR_FEATURES, LEXICAL_NAMES, char_features, dense_features
 from train.reply_featurize import EncodedReplies, Featurizer
-from train.reply_sources import (Example, example, read_cold, read_convabuse, read_diasafety, read_swsr, read_team_replies,
+from train.reply_sources import (Example, example, read_cold, read_convabuse, read_diasafety, read_extra_team_replies,
+                                 read_swsr, read_team_replies,
                                  read_templates)
 
 SEED = 13
@@ -183,7 +184,7 @@ def dev_report(logits: dict[str, np.ndarray], data: Split, uncivil_at=0.5, const
     return report
 
 
-def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path) -> dict[str, Split]:
+def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extra_team: bool = False) -> dict[str, Split]:
     from train.reply_templates import Generator
 
     swsr_train, _ = read_swsr(data_dir / "civility" / "swsr_comments.csv")
@@ -201,6 +202,8 @@ def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path) -> d
         "templates": templates,
         "team": read_team_replies("train"),
     }
+    if extra_team:
+        sources["team_extra"] = read_extra_team_replies()
     return {name: Split(examples, featurizer.encode(examples, name)) for name, examples in sources.items()}
 
 
@@ -209,11 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--templates", type=int, default=12000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--search", action="store_true", help="grid over C and source weights on the dev split")
+    parser.add_argument("--extra-team", action="store_true", help="also train on data/replies/extra_train.jsonl")
     args = parser.parse_args(argv)
     settings = Settings()
     started = time.perf_counter()
     featurizer = Featurizer(settings)
-    splits = load_training(featurizer, args.templates, settings.data_dir)
+    splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team)
     dev_examples = read_team_replies("dev")
     dev = Split(dev_examples, featurizer.encode(dev_examples, "team-dev"))
     train = concat(list(splits.values()))
@@ -223,8 +227,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(dev.examples)} dev rows", flush=True)
 
     grid = [dict(c_dense=c, c_char=cc, weights=w) for c in (0.05, 0.3) for cc in (1.0, 4.0)
-            for w in ({"cold": 0.5, "swsr": 0.3, "diasafety": 0.3, "convabuse": 0.3, "templates": 1.0, "team": 1.0},
-                      {"cold": 1.0, "swsr": 0.5, "diasafety": 0.5, "convabuse": 0.5, "templates": 0.5, "team": 1.0})]
+            for w in ({"cold": 0.5, "swsr": 0.3, "diasafety": 0.3, "convabuse": 0.3, "templates": 1.0, "team": 1.0,
+                       "team_extra": 1.0},
+                      {"cold": 1.0, "swsr": 0.5, "diasafety": 0.5, "convabuse": 0.5, "templates": 0.5, "team": 1.0,
+                       "team_extra": 1.0})]
     if not args.search:
         grid = grid[:1]
     results = []
@@ -319,9 +325,6 @@ def save_heads(path: Path, heads: dict[str, Head], idf: np.ndarray, meta: dict) 
     write_head_file(path, meta, **arrays)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def model_card(meta: dict) -> str:
     """MODEL_CARD.md of models/civility-replies from its metrics.json."""
@@ -389,3 +392,7 @@ then copy `heads.npz`, `metrics.json` and this card to `models/civility-replies/
 - Not available in the `QUALITY_CIVILITY_MODEL=head` profile (it needs the civility-e5 embedding):
   there the signal reads the COLD head alone.
 """
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

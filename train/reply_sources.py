@@ -122,6 +122,15 @@ def read_templates(path: Path) -> list[Example]:
         return [_three_way(json.loads(line), "templates") for line in handle if line.strip()]
 
 
+EXTRA_FILE = REPLIES_FILE.parent / "extra_train.jsonl"
+
+
+def read_extra_team_replies(path: Path = EXTRA_FILE) -> list[Example]:
+    """The team's extra training-only replies (`data/replies/extra_train.jsonl`)."""
+    with open(path, encoding="utf-8") as handle:
+        return [_three_way(json.loads(line), "team_extra") for line in handle if line.strip()]
+
+
 def read_team_replies(split: str, path: Path = REPLIES_FILE) -> list[Example]:
     """The team's labelled replies of one split (train, dev or test)."""
     with open(path, encoding="utf-8") as handle:
