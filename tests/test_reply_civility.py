@@ -98,14 +98,13 @@ def test_the_teams_replies_are_valid_and_split_by_their_rule():
 
 
 def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply():
-    from train.reply_data import problems
+    from train.reply_data import EXTRA, check_extra, read_rows
 
-    extra = [json.loads(line) for line in (OUT.parent / "extra_train.jsonl").read_text(encoding="utf-8").splitlines()]
-    evaluation = {json.loads(line)["text"] for line in OUT.read_text(encoding="utf-8").splitlines()
-                  if json.loads(line)["split"] != "train"}
-    assert extra and all(row["split"] == "train" and not problems({k: v for k, v in row.items() if k != "split"})
-                         for row in extra)
-    assert not {row["text"] for row in extra} & evaluation
+    extra, replies = read_rows(EXTRA), read_rows(OUT)
+    assert extra and not check_extra(extra, replies)
+    evaluation = next(row for row in replies if row["split"] == "test")
+    leaked = {**extra[0], "id": "leak-1", "text": evaluation["text"]}
+    assert check_extra(extra + [leaked], replies) == ["leak-1: repeats a reply of replies.jsonl"]
 
 
 def test_signal_metrics_count_the_confusion():
@@ -146,3 +145,32 @@ def test_civility_signal_on_the_ray_engine_is_refused_clearly(tmp_path, capsys):
                     encoding="utf-8")
     assert main(["eval", "--task", "civility_signal", "--data", str(path), "--engine", "ray", "--quiet"]) == 2
     assert "--engine local" in capsys.readouterr().err
+
+
+def test_uncivil_cut_off_is_the_best_f1_or_the_highest_recall_at_the_precision_asked():
+    from types import SimpleNamespace
+
+    from train.civility_replies import HEADS, fit_thresholds
+
+    p_uncivil = np.array([0.9, 0.8, 0.7, 0.6, 0.35, 0.65, 0.3, 0.2, 0.1, 0.05])
+    gold = ["uncivil"] * 5 + ["neutral"] * 5
+    logits = {name: np.log(p_uncivil / (1 - p_uncivil)) for name in HEADS}
+    identity = {name: [1.0, 0.0] for name in HEADS}
+    data = SimpleNamespace(examples=[SimpleNamespace(label=label) for label in gold])
+    # best F1: call all five put-downs and one neutral reply (P 0.83, R 1.0)
+    assert fit_thresholds(logits, identity, data)["uncivil_at_or_above"] == 0.35
+    # precision >= 0.9: only the three clearest (P 1.0, R 0.6), the cut-off nearest 0.5 that does it
+    assert fit_thresholds(logits, identity, data, min_precision=0.9)["uncivil_at_or_above"] == 0.66
+
+
+def test_dev_folds_keep_a_thread_together():
+    from train.civility_replies import thread_folds
+    from train.reply_sources import read_team_replies
+
+    dev = read_team_replies("dev")
+    folds = thread_folds(dev, 5)
+    by_thread: dict[str, set] = {}
+    for example, fold in zip(dev, folds):
+        by_thread.setdefault(example.group, set()).add(int(fold))
+    assert all(example.group for example in dev)
+    assert all(len(found) == 1 for found in by_thread.values()) and len(set(folds.tolist())) == 5

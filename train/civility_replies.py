@@ -15,6 +15,7 @@ rubric's thresholds are fitted there too (`--thresholds`). The team's test split
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -207,12 +208,57 @@ def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extr
     return {name: Split(examples, featurizer.encode(examples, name)) for name, examples in sources.items()}
 
 
+def subset(data: Split, rows: np.ndarray) -> Split:
+    index = np.flatnonzero(rows)
+    encoded = EncodedReplies(*(getattr(data.encoded, name)[index]
+                               for name in ("civility", "cold_logits", "reply", "parent", "lexical")))
+    return Split([data.examples[i] for i in index], encoded)
+
+
+def thread_folds(examples: list[Example], folds: int) -> np.ndarray:
+    """Fold of each row by its thread, so a parent and all its replies are held out together."""
+    return np.array([int(hashlib.sha256(f"dev-fold:{x.group}".encode()).hexdigest()[:8], 16) % folds
+                     for x in examples])
+
+
+def fit_heads(data: Split, idf: np.ndarray, config: dict) -> dict[str, Head]:
+    weights = source_weights(data, config["weights"])
+    char_x = char_features(data.texts, idf)
+    return {name: train_head(name, data, char_x, weights, config["c_dense"], config["c_char"]) for name in HEADS}
+
+
+def out_of_fold_dev(train: Split, dev: Split, folds: np.ndarray, idf: np.ndarray, config: dict) -> dict[str, np.ndarray]:
+    """Dev logits from heads that trained on the training rows and the other dev folds, never on the
+    row's own thread. The civility encoder never trained on dev, so these predictions are clean."""
+    logits = {name: np.zeros(len(dev.examples)) for name in HEADS}
+    for fold in np.unique(folds):
+        held = folds == fold
+        heads = fit_heads(concat([train, subset(dev, ~held)]), idf, config)
+        for name, values in predict(heads, subset(dev, held), idf).items():
+            logits[name][held] = values
+    return logits
+
+
+GRID_WEIGHTS = (
+    {"cold": 0.5, "swsr": 0.3, "diasafety": 0.3, "convabuse": 0.3, "templates": 1.0, "team": 1.0, "team_extra": 1.0},
+    {"cold": 0.5, "swsr": 0.3, "diasafety": 0.3, "convabuse": 0.3, "templates": 1.0, "team": 2.0, "team_extra": 2.0},
+    {"cold": 1.0, "swsr": 0.5, "diasafety": 0.5, "convabuse": 0.5, "templates": 0.5, "team": 1.0, "team_extra": 1.0},
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--templates", type=int, default=12000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--search", action="store_true", help="grid over C and source weights on the dev split")
     parser.add_argument("--extra-team", action="store_true", help="also train on data/replies/extra_train.jsonl")
+    parser.add_argument("--dev-folds", type=int, default=5,
+                        help="choose, calibrate and fit cut-offs on out-of-fold dev predictions (by thread), then "
+                             "train the final heads on train + dev; 0: train on train only, dev in-sample")
+    parser.add_argument("--version", default=date.today().isoformat(), help="the model's version (results carry it)")
+    parser.add_argument("--min-precision", type=float, default=None,
+                        help="uncivil cut-off: the highest recall whose dev precision is at least this "
+                             "(default: the best uncivil F1)")
     args = parser.parse_args(argv)
     settings = Settings()
     started = time.perf_counter()
@@ -222,40 +268,44 @@ def main(argv: list[str] | None = None) -> int:
     dev = Split(dev_examples, featurizer.encode(dev_examples, "team-dev"))
     train = concat(list(splits.values()))
     idf = idf_of(train.texts)
-    char_x = char_features(train.texts, idf)
+    folds = thread_folds(dev.examples, args.dev_folds) if args.dev_folds > 1 else None
     print(f"features ready in {time.perf_counter() - started:.0f} s: {len(train.examples)} training rows, "
-          f"{len(dev.examples)} dev rows", flush=True)
+          f"{len(dev.examples)} dev rows" + (f" in {args.dev_folds} folds by thread" if folds is not None else ""),
+          flush=True)
 
-    grid = [dict(c_dense=c, c_char=cc, weights=w) for c in (0.05, 0.3) for cc in (1.0, 4.0)
-            for w in ({"cold": 0.5, "swsr": 0.3, "diasafety": 0.3, "convabuse": 0.3, "templates": 1.0, "team": 1.0,
-                       "team_extra": 1.0},
-                      {"cold": 1.0, "swsr": 0.5, "diasafety": 0.5, "convabuse": 0.5, "templates": 0.5, "team": 1.0,
-                       "team_extra": 1.0})]
+    grid = [dict(c_dense=c, c_char=4.0, weights=w) for c in (0.05, 0.3) for w in GRID_WEIGHTS]
     if not args.search:
         grid = grid[:1]
     results = []
     for config in grid:
-        weights = source_weights(train, config["weights"])
-        heads = {name: train_head(name, train, char_x, weights, config["c_dense"], config["c_char"]) for name in HEADS}
-        report = dev_report(predict(heads, dev, idf), dev)
-        results.append((config, heads, report))
+        if folds is None:
+            logits = predict(fit_heads(train, idf, config), dev, idf)
+        else:
+            logits = out_of_fold_dev(train, dev, folds, idf, config)
+        report = dev_report(logits, dev)
+        results.append((config, logits, report))
         print(json.dumps({"config": config, "dev": report}, ensure_ascii=False), flush=True)
-    config, heads, report = max(results, key=lambda r: (r[2]["uncivil_auc"] + r[2]["accuracy_3way"]))
+    config, dev_logits, report = max(results, key=lambda r: (r[2]["uncivil_auc"] + r[2]["accuracy_3way"]))
     print("chosen:", json.dumps(config, ensure_ascii=False))
-    dev_logits = predict(heads, dev, idf)
     calibration = {name: platt(dev_logits[name], dev.labels(name)) for name in HEADS}
-    thresholds = fit_thresholds(dev_logits, calibration, dev)
+    thresholds = fit_thresholds(dev_logits, calibration, dev, args.min_precision)
     print("calibration (Platt a, b on dev):", json.dumps(calibration))
     print("rubric cut-offs fitted on dev:", json.dumps(thresholds))
     calibrated = dev_report({name: calibration[name][0] * dev_logits[name] + calibration[name][1] for name in HEADS},
                             dev, thresholds["uncivil_at_or_above"], thresholds["constructive_at_or_above"])
-    print("dev with calibration and cut-offs (in-sample for both):", json.dumps(calibrated, ensure_ascii=False))
+    print("dev with calibration and cut-offs:", json.dumps(calibrated, ensure_ascii=False))
+    final_rows = train if folds is None else concat([train, dev])
+    heads = fit_heads(final_rows, idf, config)
     external = evaluate_external(heads, calibration, idf, featurizer, settings.data_dir)
     print("held-out sets from other sources:", json.dumps(external, ensure_ascii=False))
-    meta = {"version": date.today().isoformat(), "config": config, "dev": report, "calibration": calibration,
-            "thresholds": thresholds, "dev_calibrated_in_sample": calibrated, "external": external,
-            "lexical_names": list(LEXICAL_NAMES), "sentence_encoder": featurizer.sentence.name,
-            "features_version": 1, "training_rows": {name: len(s.examples) for name, s in splits.items()}}
+    training_rows = {name: len(s.examples) for name, s in splits.items()}
+    if folds is not None:
+        training_rows["team_dev"] = len(dev.examples)
+    meta = {"version": args.version, "config": config, "grid": len(grid),
+            "dev_folds": args.dev_folds if folds is not None else 0, "min_precision": args.min_precision,
+            "dev": report, "calibration": calibration, "thresholds": thresholds, "dev_calibrated": calibrated,
+            "external": external, "lexical_names": list(LEXICAL_NAMES), "sentence_encoder": featurizer.sentence.name,
+            "features_version": 1, "training_rows": training_rows}
     save_heads(args.out / "heads.npz", heads, idf, meta)
     (args.out / "metrics.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
@@ -294,19 +344,30 @@ def platt(logits: np.ndarray, labels: np.ndarray) -> list[float]:
     return [round(float(model.coef_[0, 0]), 6), round(float(model.intercept_[0]), 6)]
 
 
-def fit_thresholds(logits: dict[str, np.ndarray], calibration: dict, data: Split) -> dict[str, float]:
-    """The rubric's cut-offs on calibrated probabilities: P(uncivil) at the best uncivil F1, then
-    P(constructive) at the best three-way accuracy; disagreement and reasoned at 0.5 (calibrated)."""
+def fit_thresholds(logits: dict[str, np.ndarray], calibration: dict, data: Split,
+                   min_precision: float | None = None) -> dict[str, float]:
+    """The rubric's cut-offs on calibrated probabilities: P(uncivil) at the best uncivil F1 (or, with
+    `min_precision`, at the highest recall whose precision reaches it), then P(constructive) at the
+    best three-way accuracy; disagreement and reasoned at 0.5 (calibrated)."""
     p = {name: sigmoid(calibration[name][0] * logits[name] + calibration[name][1]) for name in HEADS}
     gold = np.array([x.label for x in data.examples])
     candidates = np.round(np.arange(0.2, 0.81, 0.01), 2)
+    uncivil = gold == "uncivil"
+
+    def counts(t):
+        called = p["uncivil"] >= t
+        return float((called & uncivil).sum()), float(called.sum())
 
     def uncivil_f1(t):
-        called = p["uncivil"] >= t
-        tp = float((called & (gold == "uncivil")).sum())
-        return 2 * tp / max(1.0, called.sum() + (gold == "uncivil").sum())
+        tp, called = counts(t)
+        return 2 * tp / max(1.0, called + uncivil.sum())
 
-    uncivil_at = float(max(candidates, key=lambda t: (round(uncivil_f1(t), 4), -abs(t - 0.5))))
+    def recall_at_precision(t):
+        tp, called = counts(t)
+        return tp / max(1.0, uncivil.sum()) if called and tp / called >= min_precision else -1.0
+
+    score = uncivil_f1 if min_precision is None or max(map(recall_at_precision, candidates)) < 0 else recall_at_precision
+    uncivil_at = float(max(candidates, key=lambda t: (round(score(t), 4), -abs(t - 0.5))))
     constructive_at = float(max(candidates, key=lambda t: (
         round(float((three_way(p["uncivil"], p["constructive"], uncivil_at, t) == gold).mean()), 4), -abs(t - 0.5))))
     return {"uncivil_at_or_above": uncivil_at, "constructive_at_or_above": constructive_at,
@@ -328,7 +389,11 @@ def save_heads(path: Path, heads: dict[str, Head], idf: np.ndarray, meta: dict) 
 
 def model_card(meta: dict) -> str:
     """MODEL_CARD.md of models/civility-replies from its metrics.json."""
-    dev, external = meta["dev_calibrated_in_sample"], meta["external"]
+    dev, external = meta["dev_calibrated"], meta["external"]
+    folds = meta["dev_folds"]
+    how_dev = (f"out-of-fold: {folds} folds by thread, each predicted by heads that never saw its thread; "
+               "calibration and cut-offs fitted on these predictions" if folds else
+               "in-sample: the heads did not train on dev, but calibration and cut-offs were fitted on it")
     kinds = "\n".join(f"| {kind} | {recall} |" for kind, recall in dev["recall_by_kind"].items())
     false = "\n".join(f"| {kind} | {share} |" for kind, share in dev["false_uncivil_by_kind"].items())
     sets = "\n".join(f"| {name} | {v['n']} ({v['positives']} uncivil) | {v['auc_reply_model']} | {v['auc_cold_only']} |"
@@ -346,20 +411,23 @@ the reply (the same pass that gives the COLD logit), the USE embeddings of reply
 their product, the COLD model's logit, 23 lexical counts (who is addressed, insults, brush-offs,
 sarcasm and praise markers, reasons, disagreement markers, the parent's mistake words, newcomer
 parent) and, for the uncivil and constructive heads, a char 1-3-gram logistic regression's
-cross-fitted logit. Each head's logit is Platt-calibrated on the team's dev replies.
+cross-fitted logit. Each head's logit is Platt-calibrated on the team's dev replies
+({"out-of-fold predictions" if folds else "the heads trained without them"}); the final heads train on
+the team's train{" and dev" if folds else ""} rows with everything else.
 
 **Data.** Training rows: {rows}. COLD (Apache-2.0), SWSR (MIT; 20 % of its Weibo posts held
 aside), DiaSafety train (Apache-2.0), ConvAbuse train (CC BY 4.0, Cercas Curry et al., EMNLP 2021),
 template-generated replies (`train/reply_templates.py`, word lists written without reading the
-team's replies) and the team's train split (`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)}
-(chosen on the team's dev split among 8 settings of C and source weights).
+team's replies), the team's train{" and dev" if folds else ""} splits and extra training replies
+(`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)} ({f"chosen on the team's dev split among {meta['grid']} settings of C and source weights" if meta['grid'] > 1 else "the setting the previous round chose on dev among 8; `--search` compares 6 (about 70 min here with 5 folds)"}); uncivil cut-off: {"the highest recall at dev precision >= " +
+str(meta['min_precision']) if meta.get('min_precision') else "the best uncivil F1 on dev"}.
 
-## The team's dev replies (used to choose, calibrate and fit the cut-offs: in-sample)
+## The team's dev replies ({how_dev})
 
 n = {dev['n']}: uncivil AUC {dev['uncivil_auc']}, precision {dev['uncivil_precision']}, recall
 {dev['uncivil_recall']}, three-way accuracy {dev['accuracy_3way']}; disagreement AUC
 {dev.get('disagreement_auc')}, reasoned AUC {dev.get('reasoned_auc')}. The test split's figures are in
-the README (`quality eval --task civility_signal`), measured once.
+the README (`quality eval --task civility_signal`), measured once per model, after every choice was made.
 
 | uncivil kind (dev) | recall |
 |---|---|
@@ -377,9 +445,10 @@ the README (`quality eval --task civility_signal`), measured once.
 
 ## Reproduce
 
-    .venv/bin/python -m train.civility_replies --search      # ~6 min once the features are cached
+    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
 
-then copy `heads.npz`, `metrics.json` and this card to `models/civility-replies/`, put the sha256 into
+(about 12 min once the features are cached; the first run encodes ~60,000 texts, ~17 min), then copy
+`heads.npz`, `metrics.json` and this card to `models/civility-replies/`, put the sha256 into
 `models/manifest.yaml` and the printed cut-offs into the rubric's `civility_signal` section.
 
 ## Limitations

@@ -1,6 +1,6 @@
 """Assemble the team's labelled car-community replies into `data/replies/replies.jsonl`, with the split.
 
-    python -m train.reply_data [--check] [--write-splits] [--assemble PARTS]
+    python -m train.reply_data [--check] [--write-splits] [--assemble PARTS] [--add-extra FILE ...]
 
 Split rule, fixed once: a thread (a parent and all its replies) goes to train, dev or test by the
 sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0.5 → train, below
@@ -8,7 +8,9 @@ sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0
 and scored in test. By default (or `--check`) the file is validated (every field, every label and
 kind of `data/replies/GUIDE.md`, the split rule) and its counts printed; `--write-splits` also writes
 `dev.jsonl` and `test.jsonl` beside it; `--assemble PARTS` builds it anew from the writers' part
-files (how it was first made; the parts are not kept: see data/replies/README.md).
+files (how it was first made; the parts are not kept: see data/replies/README.md); `--add-extra`
+appends training-only rows to `extra_train.jsonl`, dropping any whose text is already an evaluation
+(or training) reply of `replies.jsonl`, so the extra file can never leak a dev or test reply.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from quality.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "data" / "replies"
 OUT = DATA_DIR / "replies.jsonl"
+EXTRA = DATA_DIR / "extra_train.jsonl"
 LABELS = ("uncivil", "neutral", "constructive")
 UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
                  "attack_on_disagreement", "stereotype")
@@ -80,6 +83,38 @@ def check(rows: list[dict]) -> list[str]:
     return errors
 
 
+def read_rows(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def check_extra(extra: list[dict], replies: list[dict]) -> list[str]:
+    """Extra rows: valid, `split: train`, ids unique across both files, no text of `replies.jsonl`."""
+    errors = [f"{row.get('id')}: {problem}" for row in extra for problem in problems({**row, "split": None})
+              if "breaks the rule" not in problem]
+    errors += [f"{row['id']}: extra rows are training only" for row in extra if row.get("split") != "train"]
+    ids = Counter(row["id"] for row in extra + replies)
+    errors += [f"{id_}: id used {n} times" for id_, n in ids.items() if n > 1]
+    texts = {row["text"].strip() for row in replies}
+    errors += [f"{row['id']}: repeats a reply of replies.jsonl" for row in extra if row["text"].strip() in texts]
+    return errors
+
+
+def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
+    """The extra file with the parts' rows appended; rows repeating any text seen so far are dropped."""
+    extra = read_rows(EXTRA)
+    seen = {row["text"].strip() for row in replies + extra}
+    dropped = 0
+    for path in parts:
+        for row in read_rows(path):
+            if row["text"].strip() in seen:
+                dropped += 1
+                continue
+            seen.add(row["text"].strip())
+            extra.append({**row, "split": "train"})
+    return extra, dropped
+
+
 def summary(rows: list[dict]) -> dict:
     return {
         "rows": len(rows), "threads": len({row["thread"] for row in rows}),
@@ -97,17 +132,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assemble", type=Path, default=None, metavar="PARTS")
     parser.add_argument("--check", action="store_true", help="validate the file and print its counts (the default)")
     parser.add_argument("--write-splits", action="store_true", help="also write dev.jsonl and test.jsonl")
+    parser.add_argument("--add-extra", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="append these training-only rows to extra_train.jsonl")
     args = parser.parse_args(argv)
-    if args.assemble is not None:
-        rows = assemble(args.assemble)
-    else:
-        with open(OUT, encoding="utf-8") as handle:
-            rows = [json.loads(line) for line in handle if line.strip()]
-    errors = check(rows)
+    rows = assemble(args.assemble) if args.assemble is not None else read_rows(OUT)
+    extra, dropped = add_extra(args.add_extra, rows) if args.add_extra else (read_rows(EXTRA), 0)
+    errors = check(rows) + check_extra(extra, rows)
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)
         return 1
     outputs = {OUT: rows} if args.assemble is not None else {}
+    if args.add_extra:
+        outputs[EXTRA] = extra
+        print(f"extra_train.jsonl: {len(extra)} rows ({dropped} dropped: their text was already there)")
     if args.write_splits:
         outputs.update({DATA_DIR / f"{split}.jsonl": [row for row in rows if row["split"] == split]
                         for split in ("dev", "test")})
@@ -116,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
             for row in chosen:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(json.dumps(summary(rows), ensure_ascii=False, indent=1))
+    print("extra_train.jsonl:", json.dumps({"rows": len(extra), "by_label": dict(Counter(r["label"] for r in extra)),
+                                            "by_kind": dict(sorted(Counter(r["kind"] for r in extra).items()))},
+                                           ensure_ascii=False))
     return 0
 
 

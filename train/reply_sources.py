@@ -43,6 +43,7 @@ class Example:
     source: str = ""
     kind: str = ""
     label: str = ""  # the three-way label where a source has it
+    group: str = ""  # the conversation (the team's thread id), for folds that keep a thread together
 
 
 def example(text: str, parent: str | None, newcomer: bool, uncivil: int, **labels) -> Example:
@@ -114,7 +115,7 @@ def _three_way(row: dict, source: str) -> Example:
         constructive=None if label == "uncivil" else int(label == "constructive"),
         disagreement=None if disagreement is None else int(bool(disagreement)),
         reasoned=None if not disagreement or reasoned is None else int(bool(reasoned)),
-        source=source, kind=row.get("kind", ""), label=label)
+        source=source, kind=row.get("kind", ""), label=label, group=row.get("thread", ""))
 
 
 def read_templates(path: Path) -> list[Example]:

@@ -210,7 +210,8 @@ class CivilityScorer:
                features, reply: dict[str, float]) -> CivilityScore:
         spans = self._spans(item, p_raw)  # occlusion compares raw model outputs
         p_uncivil = reply.get("uncivil")
-        sarcasm = sarcasm_spans(item.raw_text) if p_uncivil is not None and p_uncivil >= 0.5 else []
+        called_uncivil = p_uncivil is not None and p_uncivil >= self.reply_heads.uncivil_at
+        sarcasm = sarcasm_spans(item.raw_text) if called_uncivil else []
         spans = sorted(spans + [s for s in sarcasm if not any(o.start < s.end and s.start < o.end for o in spans)],
                        key=lambda s: (s.start, s.end))
         dismissive = [s for s in spans if s.label == "dismissive"]

@@ -53,6 +53,8 @@ class ReplyCivilityHeads:
         self.sentence_encoder = self.meta["sentence_encoder"]
         self.idf = arrays["idf"].astype(np.float32)
         calibration = self.meta.get("calibration", {})
+        # the cut-off fitted with the heads (the rubric's civility_signal carries its own copy)
+        self.uncivil_at = float(self.meta.get("thresholds", {}).get("uncivil_at_or_above", 0.5))
         self.heads = {
             name: _Head(arrays[f"{name}.mean"], arrays[f"{name}.scale"], arrays[f"{name}.coef"],
                         float(arrays[f"{name}.intercept"][0]),
