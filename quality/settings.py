@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     cache_dir: Path | None = None
     # Human-labelled data for training and evaluation (never committed).
     data_dir: Path = DEFAULT_DATA_DIR
+    # Model files of the classic image-quality baselines (eval/iqa_baselines.py): BRISQUE's two yml
+    # files (default: Debian opencv-data's /usr/share/opencv4/quality) and NIQE's pristine .npz
+    # (default: read out of the iqa-torch wheel into the cache).
+    brisque_model_dir: Path | None = None
+    niqe_params: Path | None = None
     # Checksums of every model file are verified at start-up; turning this off is for
     # development only and is reported in /info.
     verify_checksums: bool = True
