@@ -29,7 +29,6 @@ image it agrees with iqa-torch's `_apply_niqe` to ~1e-13 (checked on CLIVE photo
 
 from __future__ import annotations
 
-import hashlib
 import math
 import subprocess
 import sys
@@ -43,6 +42,8 @@ from PIL import Image
 from scipy import ndimage
 from scipy.special import gamma as gamma_fn
 
+from quality.artifacts import sha256_file
+
 BRISQUE_DIR_ENV = "QUALITY_BRISQUE_MODEL_DIR"
 BRISQUE_DEFAULT_DIR = Path("/usr/share/opencv4/quality")
 BRISQUE_FILES = {  # opencv-data 4.6.0+dfsg-12 (files unchanged since opencv_contrib added them)
@@ -54,10 +55,6 @@ NIQE_PACKAGE = "iqa-torch==1.2.1"
 NIQE_WHEEL_MEMBER = "iqa/niqe/niqe_pris_params.npz"
 NIQE_PARAMS_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
 NIQE_BLOCK = 96
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _grey(pil: Image.Image) -> np.ndarray:
@@ -77,7 +74,7 @@ def brisque_model_files() -> tuple[Path, Path]:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: `apt-get install opencv-data` installs the BRISQUE model "
                                     f"(or set {BRISQUE_DIR_ENV} to a folder holding {', '.join(BRISQUE_FILES)})")
-        if _sha256(path) != expected:
+        if sha256_file(path) != expected:
             raise ValueError(f"{path}: sha256 differs from the pinned {expected}")
         paths.append(path)
     return paths[0], paths[1]
@@ -112,7 +109,7 @@ def niqe_params_path(cache: Path | None = None) -> Path:
         path = Path(cache) / "niqe" / "niqe_pris_params.npz"
         if not path.is_file():
             _fetch_niqe_params(path)
-    if _sha256(path) != NIQE_PARAMS_SHA256:
+    if sha256_file(path) != NIQE_PARAMS_SHA256:
         raise ValueError(f"{path}: sha256 differs from the pinned {NIQE_PARAMS_SHA256}")
     return path
 

