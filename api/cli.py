@@ -407,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "columns are image paths relative to DATA's folder")
     evaluate.add_argument("--better-col", default="better", help="with --pairs (default: better)")
     evaluate.add_argument("--worse-col", default="worse", help="with --pairs (default: worse)")
+    evaluate.add_argument("--content-col", default=None,
+                          help="with --pairs: the median score of the better side per value of this column "
+                               "(e.g. content: do good originals of every class score alike?)")
     evaluate.add_argument("--holdout", type=float, default=None, metavar="FRACTION",
                           help="only the rows `quality train` held out at this fraction (e.g. 0.2)")
     evaluate.add_argument("--compare-models-dir", type=Path, default=None, metavar="DIR",

@@ -46,7 +46,11 @@ def content_security_policy(nonce: str) -> str:
 
 def dimension_labels() -> str:
     """[name, Chinese label] of each scoring dimension (quality.registry), as JSON for the page."""
-    return json.dumps([[spec.name, spec.label_zh] for spec in DIMENSIONS.values()], ensure_ascii=False)
+    rows = []
+    for spec in DIMENSIONS.values():
+        rows.append([spec.name, spec.label_zh])
+        rows += [[f"{spec.name}.{field}", label, "part"] for field, label in spec.parts]  # shown indented
+    return json.dumps(rows, ensure_ascii=False)
 
 
 def render_page(contest_id: str, nonce: str) -> str:

@@ -90,6 +90,21 @@ def pairwise_accuracy(score_winner: np.ndarray, score_loser: np.ndarray, tie_cre
     return {"n": int(correct.size), "pairwise_accuracy": float(correct.mean()) if correct.size else float("nan")}
 
 
+def rated_pairs_accuracy(labels: np.ndarray, scores: np.ndarray, gap_share: float = 0.1) -> dict:
+    """Over every pair of rows whose labels differ by at least `gap_share` of the labels' range
+    (1-5 grades: any step; CLIVE's 0-100 MOS: about 9 points), the share ordered as the labels are
+    (score ties count 1/2): how often the better-rated of two different photos scores higher."""
+    labels, scores = np.asarray(labels, float), np.asarray(scores, float)
+    if len(labels) < 2 or np.ptp(labels) == 0:
+        return {"pairwise": None, "pairs": 0}
+    i, j = np.triu_indices(len(labels), k=1)
+    far = np.abs(labels[i] - labels[j]) >= gap_share * np.ptp(labels)
+    i, j = i[far], j[far]
+    first_better = labels[i] > labels[j]
+    winner, loser = np.where(first_better, scores[i], scores[j]), np.where(first_better, scores[j], scores[i])
+    return {"pairwise": pairwise_accuracy(winner, loser)["pairwise_accuracy"], "pairs": int(far.sum())}
+
+
 def bootstrap_interval(metric, *arrays: np.ndarray, resamples: int = 200, level: float = 0.95) -> list[float] | None:
     """Percentile bootstrap interval of `metric(*arrays)` over resampled rows."""
     rng = np.random.default_rng(BOOTSTRAP_SEED)

@@ -27,14 +27,15 @@ from quality.errors import QualityError
 BATCH = 16
 
 
-def _pair_rows(path: Path, better_col: str, worse_col: str, group_col: str | None):
+def _pair_rows(path: Path, better_col: str, worse_col: str, group_col: str | None, content_col: str | None = None):
     raw = raw_rows(path)
     if not raw:
         raise LabelFileError(f"{path} has no rows")
     columns = sorted({key for row in raw for key in row if key != "__invalid__"})
     better_key, worse_key = find_column(columns, better_col, path), find_column(columns, worse_col, path)
     group_key = find_column(columns, group_col, path) if group_col else None
-    rows, skipped, seen = [], Counter(), set()
+    content_key = find_column(columns, content_col, path) if content_col else None
+    rows, skipped, seen, content = [], Counter(), set(), {}
     for row in raw:
         better, worse = row.get(better_key), row.get(worse_key)
         if row.get("__invalid__"):
@@ -47,9 +48,11 @@ def _pair_rows(path: Path, better_col: str, worse_col: str, group_col: str | Non
             seen.add((better, worse))
             group = row.get(group_key) if group_key else None
             rows.append((better, worse, None if group is None else str(group)))
+            if content_key and row.get(content_key) is not None:
+                content[better] = str(row[content_key])
     if not rows:
         raise LabelFileError(f"{path}: no usable pairs (skipped: {dict(skipped)})")
-    return rows, skipped
+    return rows, skipped, content
 
 
 def _score_items(service, task: Task, items: list[str], folder: Path, quiet: bool) -> dict[str, float]:
@@ -87,10 +90,21 @@ def _accuracy(pairs, scores) -> tuple[dict, np.ndarray, np.ndarray]:
     return metrics, better, worse
 
 
+def content_medians(scores: dict[str, float], content: dict[str, str]) -> dict:
+    """The median score of the better items per content value, and the largest gap between two medians."""
+    values = defaultdict(list)
+    for item, value in content.items():
+        if item in scores:
+            values[value].append(scores[item])
+    medians = {value: round(float(np.median(v)), 4) for value, v in sorted(values.items())}
+    return {"median": medians, "n": {value: len(v) for value, v in sorted(values.items())},
+            "spread": round(max(medians.values()) - min(medians.values()), 4) if medians else None}
+
+
 def evaluate_pairs(service, task_name: str, path: Path, *, better_col: str = "better", worse_col: str = "worse",
-                   group_col: str | None = None, quiet: bool = False) -> dict:
+                   group_col: str | None = None, content_col: str | None = None, quiet: bool = False) -> dict:
     task = TASKS[task_name]
-    rows, skipped = _pair_rows(path, better_col, worse_col, group_col)
+    rows, skipped, content = _pair_rows(path, better_col, worse_col, group_col, content_col)
     folder = path.parent
     items = sorted({item for b, w, _ in rows for item in (b, w)})
     scores = _score_items(service, task, items, folder, quiet)
@@ -106,6 +120,8 @@ def evaluate_pairs(service, task_name: str, path: Path, *, better_col: str = "be
     report = {"task": task.name, "mode": "pairs", "data": str(path), "n": len(pairs), "skipped": dict(skipped),
               "model": model, "baselines": {baseline_name: _accuracy(pairs, baseline)[0]},
               "description": f"share of pairs where {better_col!r} scores above {worse_col!r}"}
+    if content_col:
+        report["better_by_content"] = content_medians(scores, content)
     if group_col:
         groups = defaultdict(list)
         for pair in pairs:
@@ -126,6 +142,10 @@ def print_pairs_table(report: dict, stream=None) -> None:
     for name, metrics in [("model", report["model"]), *report["baselines"].items()]:
         print(f"{name:<24}{metrics['pairwise_accuracy']:>18}", file=stream)
     print(f"model 95% CI: {report['model'].get('pairwise_accuracy_ci95')}", file=stream)
+    if "better_by_content" in report:
+        by = report["better_by_content"]
+        print(f"\nmedian score of the better side by content (spread {by['spread']}): " + ", ".join(
+            f"{value} {median} (n={by['n'][value]})" for value, median in by["median"].items()), file=stream)
     if "groups" in report:
         baseline = next(iter(report["baselines"]))
         print(f"\nby group (worst first){'':<4}{'model':>10}{baseline:>16}", file=stream)

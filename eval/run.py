@@ -20,7 +20,7 @@ from eval.data import LabelFileError, LabelledData, read_labelled, split_holdout
 from eval.diagnostics import diagnostics
 from eval.grades import GradeScale, apply_grade_scale
 from eval.metrics import (binary_metrics, bootstrap_interval, expected_calibration_error, graded_metrics,
-                          reliability_bins)
+                          rated_pairs_accuracy, reliability_bins)
 from eval.tasks import TASKS, Task, post_for_row, score_each
 from quality.errors import QualityError
 from quality.rubric.config import Bands
@@ -86,6 +86,13 @@ def _metrics_for(task: Task, threshold: float, scale: GradeScale | None = None, 
     return lambda labels, scores: scale.agreement(labels, scores, band_index(scores, bands))
 
 
+def _with_pairs(metrics: Metrics) -> Metrics:
+    """`metrics` plus the accuracy on pairs of differently rated rows (photos: the judges' use)."""
+    def both(labels, scores) -> dict:
+        return {**metrics(labels, scores), **rated_pairs_accuracy(labels, scores)}
+    return both
+
+
 def _headline(task: Task) -> str:
     return "auc" if task.label_type == "binary" else "spearman"
 
@@ -129,8 +136,19 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     cutoffs = service.rubric.audition.bands
     metrics = _metrics_for(task, threshold, scale, cutoffs)
     baseline_metrics = _metrics_for(task, threshold, scale, cutoffs if scale and scale.on_audition_scale else None)
+    if task.reads == "image" and task.label_type == "graded":
+        metrics, baseline_metrics = _with_pairs(metrics), _with_pairs(baseline_metrics)
     checkpoint = Checkpoint(checkpoint_path(service, Path(path), checkpoint_key))
-    if task.uncalibrated_score is not None:
+    parts = {}
+    if task.parts:
+        every = score_labelled(service, data, task, lambda post, result: (
+            task.model_score(result), *(read(result) for _, read in task.parts)), quiet, Path(path).parent, checkpoint)
+        values = np.array([[np.nan] * (1 + len(task.parts)) if v is None else
+                           [np.nan if x is None else x for x in v] for v in every], dtype=float).reshape(
+                               len(every), 1 + len(task.parts))
+        raw_scores, uncalibrated = values[:, 0], None
+        parts = {name: values[:, 1 + k] for k, (name, _) in enumerate(task.parts)}
+    elif task.uncalibrated_score is not None:
         both = score_labelled(service, data, task, lambda post, result: (
             task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent, checkpoint)
         raw_scores = np.array([np.nan if v is None or v[0] is None else v[0] for v in both], dtype=float)
@@ -165,6 +183,11 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
         heuristic = composition_heuristic_scores([Path(path).parent / text for text in texts])
         usable = np.isfinite(heuristic)
         baselines = {"heuristic_v0": _round(baseline_metrics(labels[usable], heuristic[usable]))}
+        for name, values in parts.items():  # the model's own parts, on the rows where each was given
+            values = values[scored]
+            given = np.isfinite(values)
+            if given.sum() >= 2:
+                baselines[name] = _round(baseline_metrics(labels[given], values[given]))
     else:
         baselines = {"char_tfidf_lr_cv5": _round(baseline_metrics(labels, char_tfidf_cross_validated(
             texts, labels, task.label_type == "binary")))}
@@ -220,7 +243,7 @@ def print_table(report: dict, stream=None) -> None:
     stream = stream or sys.stderr
     headline = "auc" if "auc" in report["model"] else "spearman"
     keys = [k for k in ("auc", "accuracy", "f1", "ece", "ece_uncalibrated", "spearman", "pearson", "kendall", "qwk",
-                        "qwk_bands") if k in report["model"]]
+                        "qwk_bands", "pairwise") if k in report["model"]]
     widths = {k: max(10, len(k) + 2) for k in keys}
 
     def cells(metrics: dict) -> str:
@@ -273,7 +296,8 @@ def main_eval(service, args, compare_service=None) -> int:
         from eval.pairs import evaluate_pairs, print_pairs_table
 
         report = evaluate_pairs(service, args.task, args.data, better_col=args.better_col, worse_col=args.worse_col,
-                                group_col=args.group_col, quiet=args.quiet)
+                                group_col=args.group_col, content_col=getattr(args, "content_col", None),
+                                quiet=args.quiet)
         print_pairs_table(report)
         print(json.dumps(report, ensure_ascii=False))
         return 0

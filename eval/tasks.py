@@ -30,6 +30,13 @@ def _uncalibrated_offensive_probability(result: ScoreResult) -> float | None:
     return None if civility is None else civility.context.get("offensive_probability_uncalibrated")
 
 
+def _composition_part(field: str) -> Callable[[ScoreResult], float | None]:
+    def read(result: ScoreResult) -> float | None:
+        composition = result.dimensions.composition
+        return None if composition is None else getattr(composition, field)
+    return read
+
+
 def _politeness(result: ScoreResult) -> float | None:
     civility = result.dimensions.civility
     return None if civility is None else civility.context.get("politeness")
@@ -48,6 +55,8 @@ class Task:
     human_grades: bool = False  # labels grade whole posts on 1-5 or 0-100 (eval/grades.py)
     # The same probability before calibration, when the dimension has one: ECE before and after.
     uncalibrated_score: Callable[[ScoreResult], float | None] | None = None
+    # Named parts of the model score, each reported with the same metrics beside it.
+    parts: tuple[tuple[str, Callable[[ScoreResult], float | None]], ...] = ()
 
 
 def _dimension_task(spec: DimensionSpec) -> Task:
@@ -72,6 +81,13 @@ TASKS: dict[str, Task] = {
              "graded politeness (e.g. Stanford 'Normalized Score'); model score = civility.context.politeness",
              default_text_col="Request", default_label_col="Normalized Score"),
         *(_dimension_task(spec) for spec in DIMENSIONS.values() if spec.label_type is not None),
+        Task("photo_quality", "graded", _dimension("composition"),
+             "people's ratings of photos (image path, rating; e.g. a judges' past scores or MOS); model = the "
+             "photo score composition.score, its parts perceived_quality and composition_only beside it; "
+             "pairwise = pairs rated at least 10% of the rating range apart",
+             default_text_col="image", default_label_col="rating", reads="image",
+             parts=(("perceived_quality", _composition_part("perceived_quality")),
+                    ("composition_only", _composition_part("composition_only")))),
         Task("audition", "graded", lambda r: r.audition.score,
              "human grade of the post (1-5 or 0-100); model = audition.score; qwk_bands = QWK on the bands "
              "(1-5: 5 featured, 4 promising, 3 ordinary, 1-2 low; 0-100: the rubric's cut-offs)", human_grades=True),

@@ -119,6 +119,21 @@ def models_version(manifest: Manifest) -> str:
     return f"{manifest.version}+{digest.hexdigest()[:8]}"
 
 
+def refitted_entry_text(text: str, name: str, version: str, role: str, sha256: str, card: str,
+                        metrics_comment: str, metrics: str) -> str:
+    """The manifest entry `name` (YAML text of `text`) after a refit: new version, the `role` file's
+    new sha256, the refit's card, and its figures as the metrics line (older figures dropped)."""
+    import re
+
+    entry = re.search(rf"^  - name: {re.escape(name)}\n.*?(?=^  - name: |\Z)", text, flags=re.M | re.S).group(0)
+    entry = re.sub(r'^    version: ".*"$', f'    version: "{version}"', entry, count=1, flags=re.M)
+    entry = re.sub(rf"(role: {re.escape(role)}, path: [^,]+, sha256: )[0-9a-f]+", rf"\g<1>{sha256}", entry)
+    entry = re.sub(r"^    card: .*$", f"    card: {card}", entry, count=1, flags=re.M)
+    entry = re.sub(r"^    # From .*\n", "", entry, flags=re.M)
+    entry = re.sub(r"^    metrics: .*\n?", "", entry, flags=re.M).rstrip("\n")
+    return f"{entry}\n    # {metrics_comment}\n    metrics: {metrics}\n"
+
+
 def upsert_entry_text(path: Path, name: str, block: str) -> None:
     """Replace the `- name: <name>` entry of the manifest file with `block` (YAML text of one list
     item, indented as the others), or append it; the rest of the file, comments included, is kept.

@@ -55,6 +55,8 @@ class DimensionSpec:
     required_in_results: bool = True
     score_range: tuple[float, float] = (0.0, 1.0)
     higher_is_better: bool = True
+    # Parts of the score shown apart beside it: (field of the result, how the judges' page names it).
+    parts: tuple[tuple[str, str], ...] = ()
 
     def build(self, store: "ModelStore") -> DimensionScorer:
         module_name, class_name = self.implementation.split(":")
@@ -75,8 +77,9 @@ DIMENSIONS: dict[str, DimensionSpec] = {
                       "文明 — not offensive (COLD); spans; context: how a reply treats the person it answers (reply model)", "文明",
                       result="CivilityScore", label_type=None),  # its task: binary P(offensive), eval.tasks
         DimensionSpec("composition", "quality.image.scorer:CompositionScorer", "images",
-                      "构图与画质 — per-photo composition and technical quality with named issues", "构图",
-                      result="CompositionScore"),
+                      "照片 — the photo score: perceived quality (learned from people's ratings) and composition, "
+                      "held down by severe named issues; per photo, with the issues", "照片",
+                      result="CompositionScore", parts=(("perceived_quality", "画质"), ("composition_only", "构图"))),
         DimensionSpec("theme_relevance", "quality.text.theme:ThemeRelevanceScorer", "post",
                       "切题 — closeness of text and photos to the contest theme (only with `theme`)", "切题",
                       label_type=None, required_in_results=False),

@@ -95,6 +95,9 @@ class ImageComposition(BaseModel):
     phash: str = Field(description="perceptual hash (hex), for duplicate checks")
     learned_score: float | None = Field(
         None, ge=0.0, le=1.0, description="the learned composition head's score (null if not deployed)")
+    perceived_quality: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="perceived technical quality learned from people's ratings (CLIVE), null if not deployed")
     heuristic_score: float | None = Field(
         None, ge=0.0, le=1.0, description="score of the hand-set checks behind `issues`")
     car_probability: float | None = Field(
@@ -107,7 +110,14 @@ class ImageComposition(BaseModel):
 
 
 class CompositionScore(DimensionScore):
+    """`score` is the photo score (perceived quality and composition, capped by severe named issues:
+    quality.image.photo_score), over the post's photos best first; the two parts are given apart."""
+
     images: list[ImageComposition] = Field(default_factory=list)
+    perceived_quality: float | None = Field(
+        None, ge=0.0, le=1.0, description="the photos' perceived quality, best first (null if not deployed)")
+    composition_only: float | None = Field(
+        None, ge=0.0, le=1.0, description="the photos' learned composition score, best first (null if not deployed)")
 
 
 def _dimensions_model() -> type[BaseModel]:

@@ -190,7 +190,7 @@ def test_quality_rank_ranks_a_file_without_storage(tmp_path, capsys, photo_b64, 
     posts.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
     judgements = tmp_path / "judgements.jsonl"
     judgements.write_text("\n".join(json.dumps({"judge": j, "winner": "short", "loser": "trip"})
-                                    for j in "ABCDEFGH") + "\n", encoding="utf-8")
+                                    for j in "ABCDEFGHIJKLMNOP") + "\n", encoding="utf-8")
     out = tmp_path / "ranking.jsonl"
     assert cli_main(["rank", str(posts), "--theme", THEME, "-o", str(out)]) == 0
     ranked = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]

@@ -15,9 +15,9 @@ from api.cli import main
 from quality.errors import ModelIntegrityError
 from quality.image.cnn import CAR_CLASSES, letterbox_geometry, network_input
 from quality.image.cnn_build import CLASSIFIER_FILE, ONNX_FILE, ensure_effnet_onnx
-from quality.image.composition import CompositionAssessment
 from quality.image.degrade import FAMILIES, degrade, inscribed_scale
-from quality.image.scorer import FULL_FRAME, crop_windows, photo_score
+from quality.image.photo_score import combine
+from quality.image.scorer import FULL_FRAME, crop_windows
 from quality.schemas import ImageComposition, ImageInput, Post
 from quality.settings import get_settings
 from train.composition import photo_split
@@ -113,7 +113,8 @@ def test_service_reports_learned_score_car_evidence_and_subject(service, photo):
     assert 0.0 <= result.car_probability <= 1.0 and result.shows_car == (result.car_probability >= 0.5)
     x0, y0, x1, y1 = result.subject_box
     assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
-    assert result.score <= result.learned_score + 1e-9
+    assert result.score == pytest.approx(combine(result.perceived_quality, result.learned_score,
+                                                 result.heuristic_score, result.issue_severity), abs=1e-3)
 
 
 def _held_out_names(every: int) -> list[str]:
@@ -135,18 +136,6 @@ def test_black_frame_scores_low(service):
     black = Image.new("RGB", (640, 480))
     result = _composition(service, black)
     assert "underexposed" in result.issues and result.score < 0.3
-
-
-def test_a_severe_named_issue_caps_the_learned_score():
-    def assessment(severity: dict[str, float]) -> CompositionAssessment:
-        composition = ImageComposition(index=0, score=0.9, issues=list(severity), issue_severity=severity,
-                                       width=10, height=10, phash="0" * 16)
-        return CompositionAssessment(composition, 0.5, {})
-
-    assert photo_score(0.9, assessment({})) == 0.9
-    assert photo_score(0.9, assessment({"blurry": 0.5})) == 0.9  # mild: the learned score stands
-    assert photo_score(0.9, assessment({"blurry": 1.0})) == pytest.approx(0.2)
-    assert photo_score(None, assessment({"blurry": 1.0})) == 0.9  # no head: the heuristic score
 
 
 def test_crop_windows_stay_in_the_frame_and_keep_the_aspect():
@@ -179,14 +168,15 @@ def test_eval_composition_pairs_reports_per_family(tmp_path, capsys):
         for family in ("blur", "exposure"):
             worse, _ = degrade(original, family, None, np.random.default_rng(seed))
             worse.save(tmp_path / f"p{seed}.{family}.jpg", quality=92)
-            rows.append({"better": f"p{seed}.jpg", "worse": f"p{seed}.{family}.jpg", "family": family})
-    rows.append({"better": "p0.jpg", "worse": "missing.jpg", "family": "blur"})
+            rows.append({"better": f"p{seed}.jpg", "worse": f"p{seed}.{family}.jpg", "family": family,
+                         "content": ["city", "night"][seed % 2]})
+    rows.append({"better": "p0.jpg", "worse": "missing.jpg", "family": "blur", "content": "city"})
     with open(tmp_path / "pairs.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["better", "worse", "family"])
+        writer = csv.DictWriter(handle, fieldnames=["better", "worse", "family", "content"])
         writer.writeheader()
         writer.writerows(rows)
     code = main(["eval", "--task", "composition", "--pairs", "--data", str(tmp_path / "pairs.csv"),
-                 "--group-col", "family", "--quiet"])
+                 "--group-col", "family", "--content-col", "content", "--quiet"])
     assert code == 0
     captured = capsys.readouterr()
     report = json.loads(captured.out.strip().splitlines()[-1])
@@ -196,6 +186,10 @@ def test_eval_composition_pairs_reports_per_family(tmp_path, capsys):
     assert "heuristic_v0" in report["baselines"]
     assert sorted(g["group"] for g in report["groups"]) == ["blur", "exposure"]
     assert "by group" in captured.err
+    by_content = report["better_by_content"]  # the originals' median score per content class
+    assert by_content["n"] == {"city": 2, "night": 1}
+    assert by_content["spread"] == pytest.approx(abs(by_content["median"]["city"] - by_content["median"]["night"]),
+                                                 abs=1e-4)
 
 
 @pytest.mark.slow

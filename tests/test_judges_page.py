@@ -226,6 +226,8 @@ def test_judges_rank_entries_in_chromium(watched, server, contest):
     first = watched.item(watched.shown()[0][0])
     assert "进入前3名的概率" in first.text_content()
     assert first.locator(".dims > span").first.text_content() == "条理"
+    # The photo score's perceived quality and composition, each under it (entries with photos).
+    assert {"画质", "构图"} <= set(page.locator("#ranking .dims > span.part").all_text_contents())
 
     # Chinese throughout: with entry ids and the entries' own text taken out, no English word is left.
     visible = page.evaluate("""() => { const copy = document.body.cloneNode(true);

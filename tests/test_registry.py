@@ -55,7 +55,18 @@ def test_the_judges_page_names_every_dimension_of_the_table():
     page = render_page("c1", "nonce")
     for spec in DIMENSIONS.values():
         assert f"[&quot;{spec.name}&quot;, &quot;{spec.label_zh}&quot;]" in page
+        for field, label in spec.parts:  # a score's parts, shown apart under it
+            assert f"[&quot;{spec.name}.{field}&quot;, &quot;{label}&quot;, &quot;part&quot;]" in page
     assert "__DIMENSIONS__" not in page
+
+
+def test_every_part_of_a_dimension_is_a_field_of_its_result():
+    from quality import schemas
+
+    assert DIMENSIONS["composition"].parts  # the photo score shows perceived quality and composition apart
+    for spec in DIMENSIONS.values():
+        fields = getattr(schemas, spec.result).model_fields
+        assert all(field in fields for field, _ in spec.parts), spec.name
 
 
 def test_score_flags_read_only_their_rules():

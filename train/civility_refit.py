@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train.targets import add_refit_arguments, output_models_dir
+
 FINETUNED_MODEL = "civility-e5"
 CALIBRATION_MODEL = "civility-calibration"
 MIN_FIT_ROWS = 40
@@ -59,11 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet with binary labels")
     parser.add_argument("--text-col", default="text")
     parser.add_argument("--label-col", default="label", help="1 = offensive")
-    parser.add_argument("--holdout", type=float, default=0.2,
-                        help="share of rows held out (by a hash of their content) to compare old and new")
-    parser.add_argument("--models-dir", type=Path, default=None, help="the current models; default QUALITY_MODELS_DIR")
-    parser.add_argument("--out-models-dir", type=Path, default=None,
-                        help="write into a copy of the models folder here (default: replace in place)")
+    add_refit_arguments(parser)
     parser.add_argument("--replay", type=Path, default=None,
                         help="labelled rows of the original task fitted alongside (COLD format: TEXT, label); "
                              "default <QUALITY_DATA_DIR>/civility/cold_train.csv when it exists")
@@ -234,18 +232,14 @@ def _check_line(report: dict) -> str:
 def _manifest_blocks(text: str, version: str, data: Path, report: dict, head_sha: str, calibration_sha: str
                      ) -> tuple[str, str]:
     """The civility-e5 entry with the new head, version, card and figures; the identity calibration entry."""
-    import re
+    from quality.manifest import refitted_entry_text
 
-    entry = re.search(r"^  - name: civility-e5\n.*?(?=^  - name: |\Z)", text, flags=re.M | re.S).group(0)
-    entry = re.sub(r'^    version: ".*"$', f'    version: "{version}"', entry, count=1, flags=re.M)
-    entry = re.sub(r"(role: head, path: [^,]+, sha256: )[0-9a-f]+", rf"\g<1>{head_sha}", entry)
-    entry = re.sub(r"^    card: .*$", "    card: civility-e5/REFIT.md", entry, count=1, flags=re.M)
-    entry = re.sub(r"^    # From .*\n", "", entry, flags=re.M)
     held = report["held_out"]["new"]
-    metrics = (f"    # Head refitted by quality train civility-head on {data.name}; figures on its held-out rows.\n"
-               f"    metrics: {{dataset: {data.name} held out, auc: {held['auc']}, accuracy: {held['accuracy']}, "
-               f"f1: {held['f1']}, previous_auc: {report['held_out']['old']['auc']}}}\n")
-    entry = re.sub(r"^    metrics: .*\n?", "", entry, flags=re.M).rstrip("\n") + "\n" + metrics
+    entry = refitted_entry_text(
+        text, "civility-e5", version, "head", head_sha, "civility-e5/REFIT.md",
+        f"Head refitted by quality train civility-head on {data.name}; figures on its held-out rows.",
+        f"{{dataset: {data.name} held out, auc: {held['auc']}, accuracy: {held['accuracy']}, f1: {held['f1']}, "
+        f"previous_auc: {report['held_out']['old']['auc']}}}")
     calibration = f"""  - name: {CALIBRATION_MODEL}
     kind: calibration
     version: "{version}-identity"
@@ -280,10 +274,10 @@ def main(args: argparse.Namespace, service=None) -> int:
         return fail("the models folder does not declare civility-e5; refitting the fallback head is "
                     "`python -m train.civility`")
     source = service.settings.models_dir
-    target = Path(args.out_models_dir) if args.out_models_dir else source
-    copy = target.resolve() != source.resolve()
-    if copy and target.exists():
-        return fail(f"{target} exists; give a new folder for the refitted models")
+    try:
+        target, copy = output_models_dir(args, source)
+    except ValueError as error:
+        return fail(str(error))
     try:
         data = read_labelled(args.data, text_col=args.text_col, label_col=args.label_col, label_range=(0, 1))
         fit, held = split_holdout(data, args.holdout)

@@ -305,6 +305,32 @@ def baseline_scores(names: list[str], image_dir: Path, cache: Path) -> tuple[dic
     return {k: np.array([higher_is_better(k, v) for v in vals]) for k, vals in raw.items()}, ms
 
 
+def composition_scores(names: list[str], image_dir: Path, cache: Path) -> tuple[np.ndarray, float]:
+    """The served composition head's learned score of every photo (today's photo score before the
+    perceived quality joined it), cached by the head file's sha256."""
+    from quality.image.cnn import PhotoNetwork
+    from quality.image.cnn_build import ensure_effnet_onnx
+    from quality.image.composition_head import CompositionHead
+    from quality.settings import get_settings
+
+    settings = get_settings()
+    head_file = settings.models_dir / "composition" / "composition_head.npz"
+    path = Path(cache) / f"composition-baseline-{sha256_file(head_file)[:12]}.npz"
+    if path.is_file():
+        with np.load(path) as cached:
+            if list(cached["names"]) == names:
+                return cached["score"], float(cached["ms"])
+    network = PhotoNetwork(ensure_effnet_onnx(settings.cache_dir), threads=1)
+    head = CompositionHead.load(head_file)
+    scores, started = [], time.perf_counter()
+    for name in names:
+        with Image.open(image_dir / name) as pil:
+            scores.append(float(head.score(network.run([np.asarray(pil.convert("RGB"))])[0].features)[0]))
+    ms = (time.perf_counter() - started) / len(names) * 1000
+    np.savez(path, names=np.array(names), score=np.array(scores), ms=ms)
+    return np.array(scores), ms
+
+
 # ----------------------------------------------------------------------------- run
 def read_ratings(data: Path) -> tuple[list[str], np.ndarray]:
     with open(Path(data) / "clive_mos.csv", newline="", encoding="utf-8") as handle:
@@ -364,6 +390,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if not args.skip_baselines:
         scores, ms = baseline_scores(names, image_dir, args.cache)
+        scores["composition_head"], ms["composition_head"] = composition_scores(names, image_dir, args.cache)
         for name, score in scores.items():
             per_fold = [quality_metrics(mos[folds == k], score[folds == k]) for k in range(N_FOLDS)]
             print_table(f"baseline {name} (not trained on CLIVE; signed higher = better; {ms[name]:.0f} ms/photo)",

@@ -17,6 +17,7 @@ from quality.contests.schemas import (Contest, ContestCreate, Entry, PairJudgeme
 from quality.contests.store import ContestStore, StoredEntry, StoredImage
 from quality.contests.thumbnails import thumbnail_jpeg
 from quality.errors import InvalidInput, QualityError
+from quality.registry import DIMENSIONS
 from quality.rubric.config import Rubric
 from quality.schemas import Post, ScoreResult
 from quality.service import QualityService
@@ -62,7 +63,15 @@ def entry_flags(result: ScoreResult, found: Findings, rubric: Rubric) -> list[st
 
 
 def dimension_scores(result: dict) -> dict[str, float | None]:
-    return {name: (value or {}).get("score") for name, value in result["dimensions"].items()}
+    """Each dimension's score, and its parts as "<dimension>.<part>" (e.g. composition.perceived_quality)."""
+    scores = {}
+    for name, value in result["dimensions"].items():
+        scores[name] = (value or {}).get("score")
+        spec = DIMENSIONS.get(name)
+        for field, _ in spec.parts if spec else ():
+            if (value or {}).get(field) is not None:
+                scores[f"{name}.{field}"] = value[field]
+    return scores
 
 
 class ContestService:

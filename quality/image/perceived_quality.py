@@ -3,7 +3,9 @@
 The head (`models/photo-quality/head.npz`, trained by `train/photo_quality.py`) reads the pooled
 EfficientNet-Lite0 stages of `quality.image.quality_features` and predicts the photo's mean
 opinion score on CLIVE's 0-100 scale (higher = better: sharp, clean, well exposed). Two forms,
-named in the file's metadata: `mlp` (6240 -> 64 -> 1, GELU; the shipped one) and `ridge`.
+named in the file's metadata: `mlp` (6240 -> 64 -> 1, GELU; the shipped one) and `ridge`;
+`stacked` (written by `quality train photo-quality`) is a ridge on the features plus a weight on
+an `mlp` head's prediction, fitted to an operator's own judges.
 `score` maps the prediction to [0, 1] by the MOS range of the training ratings.
 Prediction is numpy only.
 """
@@ -31,7 +33,12 @@ def ridge_predict(a: dict, features: np.ndarray) -> np.ndarray:
     return ((np.asarray(features, np.float64) - a["mean"]) / a["scale"]) @ a["coef"] + a["intercept"]
 
 
-PREDICT = {"mlp": mlp_predict, "ridge": ridge_predict}
+def stacked_predict(a: dict, features: np.ndarray) -> np.ndarray:
+    base = mlp_predict({key[len("base_"):]: value for key, value in a.items() if key.startswith("base_")}, features)
+    return a["stack_weight"] * base + ridge_predict(a, features)
+
+
+PREDICT = {"mlp": mlp_predict, "ridge": ridge_predict, "stacked": stacked_predict}
 
 
 class PerceivedQualityHead:
@@ -49,7 +56,7 @@ class PerceivedQualityHead:
         return cls(arrays, meta)
 
     def mos(self, features: np.ndarray) -> np.ndarray:
-        """Predicted mean opinion score (CLIVE's 0-100 scale, not clipped) per row of `features`."""
+        """Predicted rating (CLIVE's 0-100 MOS, or a refitted head's judges' scale; not clipped) per row."""
         return np.asarray(PREDICT[self.meta["head"]](self.arrays, np.atleast_2d(features)), float)
 
     def score(self, features: np.ndarray) -> np.ndarray:

@@ -144,13 +144,13 @@ def ensure_quality_taps(cache_dir: Path | None = None, rebuild: bool = False, we
 class PhotoQualityFeatures:
     """`features(rgb)` -> float32 [6240] of one photo (H x W x 3 uint8), on onnxruntime."""
 
-    def __init__(self, cache_dir: Path | None = None, threads: int = 1):
+    def __init__(self, cache_dir: Path | None = None, threads: int = 1, weights: Path | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.directory = ensure_quality_taps(cache_dir)
+        self.directory = ensure_quality_taps(cache_dir, weights=weights)
         self.session = ort.InferenceSession(str(self.directory / ONNX_FILE), options,
                                             providers=["CPUExecutionProvider"])
 

@@ -1,10 +1,12 @@
 """The composition dimension of a post: each photo analysed, then aggregated.
 
-Per photo, one EfficientNet-Lite0 pass (quality.image.cnn) gives the learned composition
+Per photo, one EfficientNet-Lite0 pass at 224 px (quality.image.cnn) gives the learned composition
 score (quality.image.composition_head), the evidence that a car is shown and where the
-main subject is; the hand-set checks (quality.image.composition) name the issues a member
-can fix (tilt, cut-off subject, blur, exposure ...). The photo's score is the learned score
-held down by any severe named issue: see `photo_score`.
+main subject is; a second pass of the same network at up to 512 px (quality.image.quality_features)
+gives the perceived quality learned from people's ratings (quality.image.perceived_quality);
+the hand-set checks (quality.image.composition) name the issues a member can fix (tilt,
+cut-off subject, blur, exposure ...). The photo's score combines the two learned parts and
+is held down by any severe named issue: see quality.image.photo_score.
 
 A photo that scores low gets a crop search: a few aspect-preserving windows around the
 subject are scored by the same network in one batch, and the best one becomes
@@ -26,6 +28,8 @@ from quality.image.cnn import NetworkOutput, PhotoNetwork
 from quality.image.composition import FULL_FRAME, CompositionAssessment, assess_composition
 from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
+from quality.image.perceived_quality import PerceivedQualityHead
+from quality.image.photo_score import combine
 from quality.model_store import ModelStore
 from quality.schemas import CompositionScore, ImageComposition
 
@@ -36,26 +40,13 @@ CROP_SEARCH_BELOW = 0.5  # learned score under which a better crop is looked for
 CROP_MIN_GAIN = 0.05  # a crop must beat the full frame's learned score by this much
 CROP_SCALES = (0.9, 0.8)
 CROP_TARGETS = ((0.5, 0.5), (1 / 3, 0.5), (2 / 3, 0.5))  # where the subject's centre lands (x, y)
-# A named issue at this severity or more caps the photo's score at 1 - severity * weight.
-ISSUE_CAP_FROM = 0.6
-ISSUE_CAP_WEIGHT = 0.8
-NETWORK_NAME, HEAD_NAME = "efficientnet-lite0", "composition-head"
+NETWORK_NAME, HEAD_NAME, QUALITY_HEAD_NAME = "efficientnet-lite0", "composition-head", "photo-quality-head"
 
 
 def aggregate_photo_scores(scores: list[float]) -> float:
     ranked = sorted(scores, reverse=True)
     weights = [RANK_DECAY**rank for rank in range(len(ranked))]
     return sum(w * s for w, s in zip(weights, ranked)) / sum(weights)
-
-
-def photo_score(learned: float | None, assessment: CompositionAssessment) -> float:
-    """The learned score, capped by severe named issues; the heuristic score where no head is deployed."""
-    heuristic = assessment.composition.score
-    if learned is None:
-        return heuristic
-    severities = assessment.composition.issue_severity
-    worst = max((s for s in severities.values() if s >= ISSUE_CAP_FROM), default=0.0)
-    return min(learned, 1.0 - worst * ISSUE_CAP_WEIGHT) if worst else learned
 
 
 def crop_windows(subject: tuple[float, float, float, float] | None):
@@ -82,6 +73,7 @@ class _Photo:
     image: DecodedImage
     index: int
     network: NetworkOutput | None = None
+    perceived_quality: float | None = None
     assessment: CompositionAssessment | None = None
 
 
@@ -96,7 +88,14 @@ class CompositionScorer:
         if HEAD_NAME in names and NETWORK_NAME in names:
             self.network = store.get(NETWORK_NAME, _build_network)
             self.head = store.get(HEAD_NAME, lambda s: CompositionHead.load(s.path(HEAD_NAME)))
-        self.version = store.entry(HEAD_NAME).version if self.head else "0.1.0-heuristic"
+        self.quality_features = self.quality_head = None
+        if QUALITY_HEAD_NAME in names and NETWORK_NAME in names:
+            self.quality_features = store.get("efficientnet-lite0-quality-taps", _build_quality_features)
+            self.quality_head = store.get(QUALITY_HEAD_NAME,
+                                          lambda s: PerceivedQualityHead.load(s.path(QUALITY_HEAD_NAME)))
+        versions = [store.entry(name).version for name, part in ((HEAD_NAME, self.head),
+                                                                 (QUALITY_HEAD_NAME, self.quality_head)) if part]
+        self.version = "+".join(versions) or "0.1.0-heuristic"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-network")
 
     def score_batch(self, batch: list[list[DecodedImage]]) -> list[CompositionScore | None]:
@@ -106,14 +105,17 @@ class CompositionScorer:
             return [None] * len(batch)
         # The network (onnxruntime) and the hand-set checks (OpenCV, numpy) both release the GIL:
         # run them side by side instead of one after the other.
-        network = self._pool.submit(self._run_network, flat) if self.network is not None else None
+        network = self._pool.submit(self._run_networks, flat)
         for photo in flat:
             photo.assessment = assess_composition(photo.image, photo.index)
-        if network is not None:
-            network.result()
+        network.result()
         return [self._score_post(post) if post else None for post in photos]
 
-    def _run_network(self, photos: list[_Photo]) -> None:
+    def _run_networks(self, photos: list[_Photo]) -> None:
+        if self.quality_head is not None:
+            for photo in photos:  # one photo per call: each keeps its own size and aspect
+                features = self.quality_features.features(photo.image.rgb)
+                photo.perceived_quality = float(self.quality_head.score(features)[0])
         if self.network is None:
             return
         for start in range(0, len(photos), NETWORK_BATCH):
@@ -124,22 +126,27 @@ class CompositionScorer:
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
         assessment = photo.assessment
         composition = assessment.composition
+        perceived = photo.perceived_quality
+        update = {"heuristic_score": composition.score,
+                  "perceived_quality": None if perceived is None else round(perceived, 4)}
         if photo.network is None or self.head is None:
-            return composition.model_copy(update={"heuristic_score": composition.score}), assessment.confidence
+            update["score"] = round(combine(perceived, None, composition.score, composition.issue_severity), 4)
+            # People's ratings back the perceived quality; the checks alone have not been measured.
+            confidence = min(1.0, assessment.confidence + (0.2 if perceived is not None else 0.0))
+            return composition.model_copy(update=update), confidence
         learned = float(self.head.score(photo.network.features)[0])
         subject = self.network.subject_box(photo.network)
-        update = {
-            "score": round(photo_score(learned, assessment), 4),
+        update.update({
+            "score": round(combine(perceived, learned, composition.score, composition.issue_severity), 4),
             "learned_score": round(learned, 4),
-            "heuristic_score": composition.score,
             "car_probability": round(photo.network.car_probability, 4),
             "shows_car": photo.network.car_probability >= SHOWS_CAR_AT,
             "content": {name: round(value, 4) for name, value in photo.network.content.items()},
             "subject_box": tuple(round(float(v), 4) for v in subject) if subject else None,
-        }
+        })
         if learned < CROP_SEARCH_BELOW:
             update["suggested_crop"] = self._best_crop(photo, learned, subject, composition.suggested_crop)
-        # The learned score has been checked against degraded copies; the checks alone have not.
+        # The learned scores have been checked against degraded copies and ratings; the checks alone have not.
         confidence = min(1.0, assessment.confidence + 0.3)
         return composition.model_copy(update=update), confidence
 
@@ -167,8 +174,12 @@ class CompositionScorer:
                 notes.append("suggested_crop")
             if notes:
                 evidence.append(f"图{analysis.index + 1} / photo {analysis.index + 1}: {', '.join(notes)}")
+        perceived = [a.perceived_quality for a in analyses if a.perceived_quality is not None]
+        learned = [a.learned_score for a in analyses if a.learned_score is not None]
         return CompositionScore(
             score=round(min(1.0, max(0.0, score)), 6),
+            perceived_quality=round(aggregate_photo_scores(perceived), 6) if perceived else None,
+            composition_only=round(aggregate_photo_scores(learned), 6) if learned else None,
             confidence=round(min(1.0, max(0.0, confidence)), 6),
             evidence=evidence,
             images=analyses,
@@ -181,3 +192,10 @@ def _build_network(store: ModelStore) -> PhotoNetwork:
     settings = store.settings
     return PhotoNetwork(ensure_effnet_onnx(settings.cache_dir, weights=store.path(NETWORK_NAME)),
                         threads=settings.threads)
+
+
+def _build_quality_features(store: ModelStore):
+    from quality.image.quality_features import PhotoQualityFeatures
+
+    settings = store.settings
+    return PhotoQualityFeatures(settings.cache_dir, threads=settings.threads, weights=store.path(NETWORK_NAME))

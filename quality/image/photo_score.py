@@ -1,0 +1,39 @@
+"""The photo score: perceived quality and composition, held down by severe named issues.
+
+    photo = min(Q * perceived_quality + (1 - Q) * composition,  1 - ISSUE_CAP_WEIGHT * worst severe issue)
+
+- `perceived_quality` (quality.image.perceived_quality): people's ratings of sharpness, noise,
+  exposure and colour, learned from CLIVE; it compares different photos of any content.
+- `composition` (quality.image.composition_head): framing, learned from "a photo above its
+  degraded copy" pairs (cut, off-balance, zoom, tilt, blur, exposure, noise).
+- the named issues (quality.image.composition): hand-set checks a member can act on; one at
+  severity >= ISSUE_CAP_FROM caps the score, so a badly blurred or dark photo cannot rank high
+  on the strength of the other part.
+Where a part is not deployed the other stands alone; with neither, the checks' own score.
+The weight Q and the cap were chosen on the team's dev ratings and validation photos:
+docs/photo-score.md gives the figures and what the score does not measure.
+"""
+
+from __future__ import annotations
+
+QUALITY_WEIGHT = 0.2  # Q: perceived quality's share; composition has the rest (chosen on dev: docs/photo-score.md)
+ISSUE_CAP_FROM = 0.6  # a named issue at this severity or more caps the photo's score ...
+ISSUE_CAP_WEIGHT = 0.8  # ... at 1 - severity * this
+
+
+def issue_cap(severities: dict[str, float]) -> float:
+    """The highest score a photo with these named issues can get (1.0 when none is severe)."""
+    worst = max((s for s in severities.values() if s >= ISSUE_CAP_FROM), default=0.0)
+    return 1.0 - worst * ISSUE_CAP_WEIGHT
+
+
+def combine(perceived_quality: float | None, composition: float | None, heuristic: float,
+            severities: dict[str, float], quality_weight: float = QUALITY_WEIGHT) -> float:
+    """The photo's score in [0, 1]; non-decreasing in each part and non-increasing in each severity."""
+    parts = [(w, v) for w, v in ((quality_weight, perceived_quality), (1.0 - quality_weight, composition))
+             if v is not None]
+    if not parts:
+        return heuristic
+    total = sum(w for w, _ in parts)
+    base = sum(w * v for w, v in parts) / total if total > 0 else parts[-1][1]
+    return min(1.0, max(0.0, min(base, issue_cap(severities))))

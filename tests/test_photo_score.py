@@ -1,0 +1,144 @@
+"""The photo score: how perceived quality, composition and named issues combine (quality.image.photo_score),
+the per-photo and per-post fields the service reports, `quality eval --task photo_quality` and
+`quality train photo-quality`, on photos the tests make."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from PIL import Image, ImageFilter
+
+from api.cli import main
+from eval.metrics import rated_pairs_accuracy
+from quality.image.photo_score import ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, combine, issue_cap
+from quality.schemas import ImageInput, Post
+from tests.conftest import b64, encode_image
+from tests.test_image_composition import scene
+
+unit = st.floats(0.0, 1.0)
+severities = st.dictionaries(st.sampled_from(["blurry", "too_dark", "tilted_horizon", "noisy"]), unit, max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit, unit, unit, unit, unit, severities, severities)
+def test_the_score_never_rises_when_a_part_falls_or_an_issue_worsens(q, dq, c, dc, heuristic, issues, extra):
+    """Monotone by construction: lower perceived quality, lower composition or a worse named issue
+    can only lower the photo's score (the property the degraded-copy test relies on)."""
+    worse_issues = {k: max(v, issues.get(k, 0.0)) for k, v in extra.items()} | {
+        k: v for k, v in issues.items() if k not in extra}
+    before = combine(q, c, heuristic, issues)
+    after = combine(q * dq, c * dc, heuristic, worse_issues)
+    assert 0.0 <= after <= before <= 1.0
+
+
+def test_parts_weigh_as_documented_and_a_missing_part_leaves_the_other():
+    assert combine(0.8, 0.4, 0.1, {}, quality_weight=0.5) == pytest.approx(0.6)
+    assert combine(0.8, 0.4, 0.1, {}) == pytest.approx(QUALITY_WEIGHT * 0.8 + (1 - QUALITY_WEIGHT) * 0.4)
+    assert combine(0.8, 0.4, 0.1, {}, quality_weight=1.0) == pytest.approx(0.8)
+    assert combine(None, 0.4, 0.1, {}) == pytest.approx(0.4)  # no perceived-quality head: composition alone
+    assert combine(0.8, None, 0.1, {}) == pytest.approx(0.8)
+    assert combine(None, None, 0.1, {}) == pytest.approx(0.1)  # nothing learned: the checks' own score
+
+
+def test_only_a_severe_named_issue_caps_the_score():
+    assert issue_cap({"blurry": ISSUE_CAP_FROM - 0.01}) == 1.0
+    assert issue_cap({"blurry": 1.0, "tilted_horizon": 0.7}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+    assert combine(0.9, 0.9, 0.5, {"too_dark": 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+
+
+def test_rated_pairs_count_only_photos_rated_clearly_apart():
+    labels = np.array([1.0, 2.0, 5.0, 5.0])
+    assert rated_pairs_accuracy(labels, np.array([0.1, 0.2, 0.9, 0.8])) == {"pairwise": 1.0, "pairs": 5}
+    assert rated_pairs_accuracy(labels, np.array([0.9, 0.8, 0.1, 0.2]))["pairwise"] == 0.0
+    assert rated_pairs_accuracy(np.array([3.0, 3.0]), np.array([0.1, 0.2]))["pairwise"] is None
+
+
+# --- in the service ---------------------------------------------------------------------------------
+
+
+def test_the_service_gives_perceived_quality_and_composition_apart(service):
+    sharp = Image.fromarray(scene(640, 480, seed=3))
+    blurred = sharp.filter(ImageFilter.GaussianBlur(4))
+    post = Post(id="p", text="", images=[ImageInput(data=b64(encode_image(sharp, quality=92))),
+                                         ImageInput(data=b64(encode_image(blurred, quality=92)))])
+    composition = service.score(post).dimensions.composition
+    good, bad = composition.images
+    for photo in (good, bad):
+        assert 0.0 <= photo.perceived_quality <= 1.0 and 0.0 <= photo.learned_score <= 1.0
+        assert photo.score == pytest.approx(combine(photo.perceived_quality, photo.learned_score,
+                                                    photo.heuristic_score, photo.issue_severity), abs=1e-3)
+    assert bad.perceived_quality < good.perceived_quality and bad.score < good.score
+    assert composition.perceived_quality is not None and composition.composition_only is not None
+    assert service.store.entry("photo-quality-head").version in service.scorers["composition"].version
+
+
+# --- quality eval --task photo_quality and quality train photo-quality ------------------------------------
+
+
+def _rated_photos(folder, count: int) -> list[dict]:
+    """Scenes blurred by a rated amount: rating 5 = sharp ... 1 = very blurred (a made-up judge)."""
+    rows = []
+    for i in range(count):
+        rating = 5 - i % 5
+        image = Image.fromarray(scene(480, 360, seed=100 + i)).filter(ImageFilter.GaussianBlur(1.2 * (5 - rating)))
+        name = f"photo{i}.jpg"
+        image.save(folder / name, quality=90)
+        rows.append({"image": name, "rating": rating, "content": "city" if i % 2 else "landscape"})
+    return rows
+
+
+def _write(path, rows) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_eval_photo_quality_reports_every_part_and_the_worst_group_first(tmp_path, capsys):
+    rows = _rated_photos(tmp_path, 10) + [{"image": "missing.jpg", "rating": 3, "content": "city"}]
+    _write(tmp_path / "ratings.csv", rows)
+    assert main(["eval", "--task", "photo_quality", "--data", str(tmp_path / "ratings.csv"),
+                 "--group-col", "content", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out.strip().splitlines()[-1])
+    assert report["n"] == 10 and report["skipped"] == {"not_scored": 1}
+    for key in ("spearman", "pearson", "kendall", "pairwise"):
+        assert key in report["model"]
+    assert {"perceived_quality", "composition_only", "heuristic_v0"} <= set(report["baselines"])
+    assert report["model"]["spearman"] > 0.5  # blur is what the made-up judge rates, and every part sees it
+    groups = report["groups"]
+    assert sorted(g["group"] for g in groups) == ["city", "landscape"]
+    assert groups[0]["spearman"] <= groups[1]["spearman"]
+    assert "by group" in captured.err
+
+
+@pytest.mark.slow
+def test_train_photo_quality_fits_a_judge_and_writes_a_verified_versioned_model(tmp_path, capsys):
+    from quality.image.perceived_quality import PerceivedQualityHead
+    from quality.model_store import ModelStore
+    from quality.settings import Settings
+
+    _write(tmp_path / "ratings.csv", _rated_photos(tmp_path, 45))
+    out = tmp_path / "models"
+    assert main(["train", "photo-quality", "--data", str(tmp_path / "ratings.csv"), "--out-models-dir", str(out),
+                 "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["fit_rows"] + report["held_out_rows"] == 45 and report["rating_range"] == [1.0, 5.0]
+    assert report["held_out"]["new"]["spearman"] > 0.5
+    store = ModelStore(Settings(models_dir=out))
+    store.verify()  # the manifest's sha256 is the new file's
+    entry = store.entry("photo-quality-head")
+    assert entry.version == report["version"] and "refit" in entry.version
+    head = PerceivedQualityHead.load(store.path("photo-quality-head"))
+    assert head.meta["head"] == "stacked" and (head.low, head.high) == (1.0, 5.0)
+    # refusing to overwrite a folder, and a clear message for a file without the column
+    assert main(["train", "photo-quality", "--data", str(tmp_path / "ratings.csv"), "--out-models-dir",
+                 str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["train", "photo-quality", "--data", str(tmp_path / "ratings.csv"), "--label-col", "score",
+                 "--out-models-dir", str(tmp_path / "other")]) == 2
+    assert "score" in capsys.readouterr().err
