@@ -30,7 +30,8 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
     settings = Settings()
     scorer = CompositionScorer(ModelStore(settings))
     limits = settings.limits
-    stages: dict[str, list[float]] = {"decode": [], "network": [], "heuristics": [], "decode_and_score": []}
+    stages: dict[str, list[float]] = {"decode": [], "network": [], "quality_network": [], "heuristics": [],
+                                      "decode_and_score": []}
 
     def timed(name, fn):
         started = time.perf_counter()
@@ -47,6 +48,8 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
         image = timed("decode", decode)
         if scorer.network is not None:
             timed("network", lambda: scorer.network.run([image.rgb]))
+        if scorer.quality_features is not None:  # the perceived-quality pass at <= 512 px
+            timed("quality_network", lambda: scorer.quality_features.features(image.rgb))
         timed("heuristics", lambda: assess_composition(image, 0))
         timed("decode_and_score", lambda: scorer.score_batch([[decode()]]))
     return {f"{name}_p50_ms": round(statistics.median(v), 2) for name, v in stages.items() if v} | {

@@ -97,25 +97,31 @@ class CompositionScorer:
                                                                  (QUALITY_HEAD_NAME, self.quality_head)) if part]
         self.version = "+".join(versions) or "0.1.0-heuristic"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-network")
+        self._quality_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-quality")
 
     def score_batch(self, batch: list[list[DecodedImage]]) -> list[CompositionScore | None]:
         photos = [[_Photo(image, index) for index, image in enumerate(images)] for images in batch]
         flat = [photo for post in photos for photo in post]
         if not flat:
             return [None] * len(batch)
-        # The network (onnxruntime) and the hand-set checks (OpenCV, numpy) both release the GIL:
+        # The two networks (onnxruntime) and the hand-set checks (OpenCV, numpy) all release the GIL:
         # run them side by side instead of one after the other.
-        network = self._pool.submit(self._run_networks, flat)
+        network = self._pool.submit(self._run_network, flat)
+        quality = self._quality_pool.submit(self._run_quality, flat)
         for photo in flat:
             photo.assessment = assess_composition(photo.image, photo.index)
         network.result()
+        quality.result()
         return [self._score_post(post) if post else None for post in photos]
 
-    def _run_networks(self, photos: list[_Photo]) -> None:
-        if self.quality_head is not None:
-            for photo in photos:  # one photo per call: each keeps its own size and aspect
-                features = self.quality_features.features(photo.image.rgb)
-                photo.perceived_quality = float(self.quality_head.score(features)[0])
+    def _run_quality(self, photos: list[_Photo]) -> None:
+        if self.quality_head is None:
+            return
+        for photo in photos:  # one photo per call: each keeps its own size and aspect
+            features = self.quality_features.features(photo.image.rgb)
+            photo.perceived_quality = float(self.quality_head.score(features)[0])
+
+    def _run_network(self, photos: list[_Photo]) -> None:
         if self.network is None:
             return
         for start in range(0, len(photos), NETWORK_BATCH):
