@@ -139,23 +139,20 @@ def evaluate(service, task_name: str, path: Path, *, text_col: str | None = None
     if task.reads == "image" and task.label_type == "graded":
         metrics, baseline_metrics = _with_pairs(metrics), _with_pairs(baseline_metrics)
     checkpoint = Checkpoint(checkpoint_path(service, Path(path), checkpoint_key))
-    parts = {}
-    if task.parts:
-        every = score_labelled(service, data, task, lambda post, result: (
-            task.model_score(result), *(read(result) for _, read in task.parts)), quiet, Path(path).parent, checkpoint)
-        values = np.array([[np.nan] * (1 + len(task.parts)) if v is None else
-                           [np.nan if x is None else x for x in v] for v in every], dtype=float).reshape(
-                               len(every), 1 + len(task.parts))
-        raw_scores, uncalibrated = values[:, 0], None
-        parts = {name: values[:, 1 + k] for k, (name, _) in enumerate(task.parts)}
-    elif task.uncalibrated_score is not None:
-        both = score_labelled(service, data, task, lambda post, result: (
-            task.model_score(result), task.uncalibrated_score(result)), quiet, Path(path).parent, checkpoint)
-        raw_scores = np.array([np.nan if v is None or v[0] is None else v[0] for v in both], dtype=float)
-        uncalibrated = np.array([np.nan if v is None or v[1] is None else v[1] for v in both], dtype=float)
+    # Beside the model score, one scoring pass reads the uncalibrated probability and the named parts.
+    extras = ([("uncalibrated", task.uncalibrated_score)] if task.uncalibrated_score else []) + list(task.parts)
+    if extras:
+        reads = [task.model_score, *(read for _, read in extras)]
+        values = score_labelled(service, data, task, lambda post, result: tuple(read(result) for read in reads),
+                                quiet, Path(path).parent, checkpoint)
+        table = np.array([[np.nan if x is None else x for x in (v if v is not None else [None] * len(reads))]
+                          for v in values], dtype=float).reshape(len(values), len(reads))
+        raw_scores = table[:, 0]
+        parts = {name: table[:, 1 + k] for k, (name, _) in enumerate(extras)}
+        uncalibrated = parts.pop("uncalibrated", None)
     else:
         raw_scores = model_scores(service, data, task, quiet, folder=Path(path).parent, checkpoint=checkpoint)
-        uncalibrated = None
+        uncalibrated, parts = None, {}
     checkpoint.finish()
     scored = ~np.isnan(raw_scores)
     rows = [row for row, ok in zip(data.rows, scored) if ok]

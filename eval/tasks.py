@@ -13,10 +13,11 @@ from quality.registry import DIMENSIONS, DimensionSpec
 from quality.schemas import ImageInput, Parent, Post, ScoreResult
 
 
-def _dimension(name: str) -> Callable[[ScoreResult], float | None]:
+def _dimension(name: str, field: str = "score") -> Callable[[ScoreResult], float | None]:
+    """Reads `<name>.<field>` of a result (None where the dimension does not apply)."""
     def read(result: ScoreResult) -> float | None:
         value = getattr(result.dimensions, name)
-        return None if value is None else value.score
+        return None if value is None else getattr(value, field)
     return read
 
 
@@ -28,13 +29,6 @@ def _offensive_probability(result: ScoreResult) -> float | None:
 def _uncalibrated_offensive_probability(result: ScoreResult) -> float | None:
     civility = result.dimensions.civility
     return None if civility is None else civility.context.get("offensive_probability_uncalibrated")
-
-
-def _composition_part(field: str) -> Callable[[ScoreResult], float | None]:
-    def read(result: ScoreResult) -> float | None:
-        composition = result.dimensions.composition
-        return None if composition is None else getattr(composition, field)
-    return read
 
 
 def _politeness(result: ScoreResult) -> float | None:
@@ -86,8 +80,7 @@ TASKS: dict[str, Task] = {
              "photo score composition.score, its parts perceived_quality and composition_only beside it; "
              "pairwise = pairs rated at least 10% of the rating range apart",
              default_text_col="image", default_label_col="rating", reads="image",
-             parts=(("perceived_quality", _composition_part("perceived_quality")),
-                    ("composition_only", _composition_part("composition_only")))),
+             parts=tuple((field, _dimension("composition", field)) for field, _ in DIMENSIONS["composition"].parts)),
         Task("audition", "graded", lambda r: r.audition.score,
              "human grade of the post (1-5 or 0-100); model = audition.score; qwk_bands = QWK on the bands "
              "(1-5: 5 featured, 4 promising, 3 ordinary, 1-2 low; 0-100: the rubric's cut-offs)", human_grades=True),

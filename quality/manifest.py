@@ -119,13 +119,20 @@ def models_version(manifest: Manifest) -> str:
     return f"{manifest.version}+{digest.hexdigest()[:8]}"
 
 
+def _entry_pattern(name: str) -> str:
+    """The `- name: <name>` item of the manifest's model list, up to the next item or the end."""
+    import re
+
+    return rf"^  - name: {re.escape(name)}\n.*?(?=^  - name: |\Z)"
+
+
 def refitted_entry_text(text: str, name: str, version: str, role: str, sha256: str, card: str,
                         metrics_comment: str, metrics: str) -> str:
     """The manifest entry `name` (YAML text of `text`) after a refit: new version, the `role` file's
     new sha256, the refit's card, and its figures as the metrics line (older figures dropped)."""
     import re
 
-    entry = re.search(rf"^  - name: {re.escape(name)}\n.*?(?=^  - name: |\Z)", text, flags=re.M | re.S).group(0)
+    entry = re.search(_entry_pattern(name), text, flags=re.M | re.S).group(0)
     entry = re.sub(r'^    version: ".*"$', f'    version: "{version}"', entry, count=1, flags=re.M)
     entry = re.sub(rf"(role: {re.escape(role)}, path: [^,]+, sha256: )[0-9a-f]+", rf"\g<1>{sha256}", entry)
     entry = re.sub(r"^    card: .*$", f"    card: {card}", entry, count=1, flags=re.M)
@@ -142,7 +149,7 @@ def upsert_entry_text(path: Path, name: str, block: str) -> None:
 
     text = Path(path).read_text(encoding="utf-8")
     block = block.rstrip("\n") + "\n"
-    match = re.search(rf"^  - name: {re.escape(name)}\n.*?(?=^  - name: |\Z)", text, flags=re.M | re.S)
+    match = re.search(_entry_pattern(name), text, flags=re.M | re.S)
     if match:
         following = "\n" if match.end() < len(text) else ""
         text = text[:match.start()] + block + following + text[match.end():]

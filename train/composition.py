@@ -227,10 +227,7 @@ def to_numpy_head(head, original: np.ndarray, degraded: np.ndarray, meta: dict) 
             conv=head.conv.weight[:, :, 0, 0].numpy(), conv_bias=head.conv.bias.numpy(),
             spatial=head.spatial.numpy(), global_weight=head.glob.weight[0].numpy(),
             bias=float(head.glob.bias[0]), center=0.0, scale=1.0, meta=meta)
-    u_orig = numpy_head.utility(original.astype(np.float32))
-    u_deg = numpy_head.utility(degraded.reshape(-1, *degraded.shape[3:]).astype(np.float32))
-    good, bad = float(np.median(u_orig)), float(np.median(u_deg))
-    numpy_head.center, numpy_head.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
+    numpy_head.centre_on(original.astype(np.float32), degraded.reshape(-1, *degraded.shape[3:]).astype(np.float32))
     return numpy_head
 
 
@@ -258,9 +255,7 @@ def fit_content_normaliser(head: CompositionHead, split: dict, labels: dict[str,
                     "content_bias": model.intercept_.astype(np.float32),
                     "content_center": centers.astype(np.float32)}
     head.meta = {**head.meta, "content_classes": present, "content_c": CONTENT_C}
-    u_orig, u_deg = head.utility(original), head.utility(copies)
-    good, bad = float(np.median(u_orig)), float(np.median(u_deg))
-    head.center, head.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
+    head.centre_on(original, copies)
     return head
 
 

@@ -19,7 +19,8 @@ the utility is read relative to the typical good photo of its kind:
 p is a logistic regression over the team's content classes (car, landscape, city, night, people,
 interior, object) trained on originals *and their degraded copies* labelled with the original's
 class, so a darkened or cropped copy keeps its photo's class; content_center[k] is the median
-utility of class k's training originals. Within one photo the order is (nearly) unchanged.
+utility of class k's originals in the validation split (photos the head never trained on: it
+memorises its training photos). Within one photo the order is (nearly) unchanged.
 """
 
 from __future__ import annotations
@@ -44,30 +45,40 @@ class CompositionHead:
         # content_weight [K, C], content_bias [K], content_center [K]; None: no normalisation
         self.content = {k: np.asarray(v, np.float32) for k, v in content.items()} if content else None
 
-    def content_probabilities(self, features: np.ndarray) -> np.ndarray:
-        """[N, K] probability of each content class (meta["content_classes"]) from the pooled features."""
+    @staticmethod
+    def _batch(features: np.ndarray) -> np.ndarray:
         f = np.asarray(features, dtype=np.float32)
-        pooled = (f[None] if f.ndim == 3 else f).mean(axis=(2, 3))
+        return f[None] if f.ndim == 3 else f
+
+    def content_probabilities(self, features: np.ndarray, pooled: np.ndarray | None = None) -> np.ndarray:
+        """[N, K] probability of each content class (meta["content_classes"]) from the pooled features."""
+        pooled = self._batch(features).mean(axis=(2, 3)) if pooled is None else pooled
         logits = pooled @ self.content["content_weight"].T + self.content["content_bias"]
         logits -= logits.max(axis=1, keepdims=True)
         e = np.exp(logits)
         return e / e.sum(axis=1, keepdims=True)
 
-    def raw_utility(self, features: np.ndarray) -> np.ndarray:
+    def raw_utility(self, features: np.ndarray, pooled: np.ndarray | None = None) -> np.ndarray:
         """[N, C, 7, 7] (or [C, 7, 7]) -> [N] raw ranking utility."""
-        f = np.asarray(features, dtype=np.float32)
-        if f.ndim == 3:
-            f = f[None]
+        f = self._batch(features)
+        pooled = f.mean(axis=(2, 3)) if pooled is None else pooled
         reduced = np.maximum(np.einsum("kc,nchw->nkhw", self.conv, f) + self.conv_bias[None, :, None, None], 0.0)
         spatial = np.einsum("nkhw,khw->n", reduced, self.spatial)
-        return spatial + f.mean(axis=(2, 3)) @ self.global_weight + self.bias
+        return spatial + pooled @ self.global_weight + self.bias
 
     def utility(self, features: np.ndarray) -> np.ndarray:
         """The ranking utility, relative to the typical good photo of its content when normalised."""
-        u = self.raw_utility(features)
+        f = self._batch(features)
+        pooled = f.mean(axis=(2, 3))  # read by both terms: pooled once
+        u = self.raw_utility(f, pooled)
         if self.content is None:
             return u
-        return u - self.content_probabilities(features) @ self.content["content_center"]
+        return u - self.content_probabilities(f, pooled) @ self.content["content_center"]
+
+    def centre_on(self, original: np.ndarray, copies: np.ndarray) -> None:
+        """Set `center` and `scale` so originals' median utility scores ~0.88 and copies' ~0.12."""
+        good, bad = float(np.median(self.utility(original))), float(np.median(self.utility(copies)))
+        self.center, self.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
 
     def score(self, features: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-(self.utility(features) - self.center) / self.scale))
