@@ -410,6 +410,18 @@ def write_pairs(args) -> None:
     print(f"wrote {len(rows)} pairs of {len(names)} {args.split} photos to {out / 'pairs.csv'}")
 
 
+def measure(args) -> None:
+    """A head file's held-out figures on the cached features (e.g. an earlier head beside the new one)."""
+    labels = read_content_labels(args.content)
+    names = [n for n in list_photos(args.photos, args.mos) if photo_split(n) == "held_out"]
+    network = PhotoNetwork(ensure_effnet_onnx(get_settings().cache_dir), threads=get_settings().threads)
+    held_out = split_features(network, args, names, 1)
+    head = CompositionHead.load(args.head)
+    figures = pairwise_by_group(head, held_out, labels)
+    figures["balance"] = content_balance(head, held_out, labels)
+    print(json.dumps({"head": str(args.head), "version": head.meta.get("version"), "held_out_in_memory": figures}))
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -423,6 +435,12 @@ def main(argv: list[str] | None = None) -> None:
     train_parser.add_argument("--content", type=Path, default=CONTENT_LABELS, help="the team's content classes")
     train_parser.add_argument("--version", default="", help="the head's version (default: today)")
     train_parser.add_argument("--features-only", action="store_true", help="extract and cache features, then stop")
+    measure_parser = commands.add_parser("measure", help="a head file's held-out figures (in memory)")
+    measure_parser.add_argument("--head", type=Path, required=True, help="a composition_head.npz")
+    measure_parser.add_argument("--photos", type=Path, default=settings.data_dir / "photos")
+    measure_parser.add_argument("--mos", type=Path, default=settings.data_dir / "photos_mos" / "clive_mos.csv")
+    measure_parser.add_argument("--cache", type=Path, default=cache_dir(settings.cache_dir))
+    measure_parser.add_argument("--content", type=Path, default=CONTENT_LABELS, help="the team's content classes")
     pairs_parser = commands.add_parser("pairs", help="write a split's (original, degraded) pairs as JPEG + pairs.csv")
     pairs_parser.add_argument("--photos", type=Path, default=settings.data_dir / "photos")
     pairs_parser.add_argument("--mos", type=Path, default=settings.data_dir / "photos_mos" / "clive_mos.csv")
@@ -433,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
     pairs_parser.add_argument("--size", type=int, default=0, help="resize photos to this long side first (0: keep)")
     pairs_parser.add_argument("--content", type=Path, default=CONTENT_LABELS, help="the team's content classes")
     args = parser.parse_args(argv)
-    train(args) if args.command == "train" else write_pairs(args)
+    {"train": train, "pairs": write_pairs, "measure": measure}[args.command](args)
 
 
 if __name__ == "__main__":
