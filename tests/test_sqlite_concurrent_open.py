@@ -7,18 +7,24 @@ with "database is locked" in 1 to 8 of the 20 photo-store rounds and in about 1 
 rounds (the contest store does more before it opens the file, so the workers collide less);
 the last tests below make the same collision certain.
 
-The workers are forked from this process, which has imported the stores already (a spawned
-worker spends ~0.6 s importing the contest store; forked, a photo-store round takes ~0.1 s, a
-contest round ~0.3 s). Each opens its own connection after the fork.
+The workers are forked (a spawned worker spends ~0.6 s importing the contest store; forked, a
+photo-store round takes ~0.1 s, a contest round ~0.3 s), each opening its own connection after
+the fork -- but not from the pytest process: by the time these tests run it carries threads of
+earlier tests (Ray's router loop and gRPC threads, an AnyIO portal, thread pools), and a child
+forked while one of them holds a lock can hang before it reaches the database (CI saw one
+worker never report, 2026-12-06). They are forked from `clean_parent`, a spawned process with
+one thread that has imported the stores and opened one contest database first.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import tempfile
 import threading
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,7 +50,8 @@ def _worker(open_and_write, path: Path, worker: int, barrier, results) -> None:
 
 def _all_at_once(open_and_write, path: Path) -> dict[int, str]:
     """Run `open_and_write(path, worker)` in WORKERS forked processes released together;
-    the failures, by worker."""
+    the failures, by worker. Runs in `clean_parent`."""
+    assert threading.active_count() == 1, "forking from a process with threads can hang the children"
     context = multiprocessing.get_context("fork")
     barrier = context.Barrier(WORKERS)
     results = context.Queue()
@@ -79,10 +86,31 @@ def _create_contest(path: Path, worker: int) -> None:
         store.create_contest(ContestCreate(name=f"worker-{worker}", theme="我的第一次长途旅行"))
 
 
+def _warm_up() -> None:
+    """One contest store opened and written first, so the forked workers start with SQLAlchemy's
+    dialect and Alembic's migration scripts loaded: what is left is opening the database, and
+    they reach it together (loading them first, ~50 ms of CPU each on two cores, spreads the
+    workers out and hides the race)."""
+    with tempfile.TemporaryDirectory() as folder:
+        _create_contest(Path(folder) / "contests.db", -1)
+
+
+@pytest.fixture(scope="module")
+def clean_parent():
+    """A spawned process with a single thread, warmed up, that forks each round's workers."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_warm_up) as pool:
+        yield pool
+
+
+def _round(parent: ProcessPoolExecutor, open_and_write, path: Path) -> dict[int, str]:
+    return parent.submit(_all_at_once, open_and_write, path).result(timeout=300)
+
+
 @pytest.mark.parametrize("round_", range(ROUNDS))
-def test_processes_opening_a_new_photo_store_at_once_all_write(tmp_path, round_):
+def test_processes_opening_a_new_photo_store_at_once_all_write(tmp_path, round_, clean_parent):
     path = tmp_path / "state" / "photos.sqlite"  # neither the folder nor the file exists yet
-    failures = _all_at_once(_add_photo, path)
+    failures = _round(clean_parent, _add_photo, path)
     assert not failures, f"{len(failures)} of {WORKERS} workers failed:\n" + "\n".join(failures.values())
     with PhotoHashStore(path) as store:
         assert len(store) == WORKERS
@@ -90,19 +118,10 @@ def test_processes_opening_a_new_photo_store_at_once_all_write(tmp_path, round_)
             assert [m.post_id for m in store.find(_photo_hash(worker), max_bits=0)] == [f"worker-{worker}"]
 
 
-@pytest.fixture(scope="module")
-def warm(tmp_path_factory) -> None:
-    """One contest store opened and written here first, so the forked workers start with
-    SQLAlchemy's dialect and Alembic's migration scripts loaded: what is left is opening the
-    database, and they reach it together (loading them first, ~50 ms of CPU each on two cores,
-    spreads the workers out and hides the race)."""
-    _create_contest(tmp_path_factory.mktemp("warm") / "contests.db", -1)
-
-
 @pytest.mark.parametrize("round_", range(ROUNDS))
-def test_processes_opening_a_new_contest_database_at_once_all_write(tmp_path, round_, warm):
+def test_processes_opening_a_new_contest_database_at_once_all_write(tmp_path, round_, clean_parent):
     path = tmp_path / "state" / "contests.db"
-    failures = _all_at_once(_create_contest, path)
+    failures = _round(clean_parent, _create_contest, path)
     assert not failures, f"{len(failures)} of {WORKERS} workers failed:\n" + "\n".join(failures.values())
     with ContestStore.from_url(f"sqlite:///{path}", migrate=False) as store:
         assert sorted(contest.name for contest in store.list_contests()) == sorted(
