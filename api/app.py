@@ -12,6 +12,7 @@ from api.auth import ApiKeyAuth, parse_api_keys
 from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, InFlightLimit
+from api.member_routes import router as member_router
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
 from api.routes import router
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
                 await run_in_threadpool(app.state.batcher.stop, settings.request_timeout_s)
             if getattr(app.state, "contests", None) is not None:
                 app.state.contests.close()
+            if getattr(app.state, "members", None) is not None:
+                app.state.members.close()
 
     app = FastAPI(
         title="quality",
@@ -71,8 +74,10 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     install_error_handlers(app)
     app.state.settings = settings
     app.state.contests = None  # opened on first use (api.contest_routes.get_contests)
+    app.state.members = None  # opened on first use (api.member_routes.get_members)
     app.include_router(router)
     app.include_router(contest_router)
+    app.include_router(member_router)
     app.include_router(ui_router)
     install_openapi(app)  # errors and key requirements in /openapi.json (api/openapi.py)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

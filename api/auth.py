@@ -62,6 +62,11 @@ ROUTE_SCOPES: dict[str, str] = {
     "/contests/{contest_id}/ranking": "judge",
     "/contests/{contest_id}/judgements": "judge",
     "/ui/contests/{contest_id}": "judge",
+    # Pipelines send members' activities; operators (judge keys, the page) read profiles and tiers.
+    "/members/profile": "score",
+    "/members/{member_id}/activities": "score",
+    "/members/{member_id}": "judge",
+    "/members": "judge",
     "/openapi.json": ANY_KEY,
     "/docs": ANY_KEY,
     "/docs/oauth2-redirect": ANY_KEY,

@@ -51,6 +51,7 @@ OVERLOADED = {503: error_response(
 DATABASE = {503: error_response("the contest database cannot be reached right now (unavailable); "
                                 "retry after Retry-After", headers=RETRY_AFTER)}
 NOT_FOUND = {404: error_response("no such contest, entry or image (not_found)")}
+MEMBER_NOT_FOUND = {404: error_response("no activity is stored for this member (not_found)")}
 
 SCORING = {**TOO_LARGE, **UNSUPPORTED_IMAGE, **INVALID, **OVERLOADED}  # posts are decoded and scored
 WITH_BODY = {**TOO_LARGE, **INVALID}  # any JSON body: the body limit and validation

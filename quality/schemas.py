@@ -173,6 +173,14 @@ class CivilitySignal(BaseModel):
         default_factory=dict, description="calibrated probability of each label: uncivil, neutral, constructive")
 
 
+class PostKind(BaseModel):
+    """What a post is for (quality.text.post_kind): moderation pipelines route on it, and the
+    member layer finds initiative (unprompted guides, events, rebuttals) with it."""
+
+    label: Literal["guide", "event", "rebuttal", "showcase", "question", "other"]
+    scores: dict[str, float] = Field(default_factory=dict, description="probability of each kind")
+
+
 class Versions(BaseModel):
     models: str
     rubric: str
@@ -185,6 +193,8 @@ class ScoreResult(BaseModel):
     dimensions: Dimensions
     audition: Audition
     civility_signal: CivilitySignal
+    post_kind: PostKind | None = Field(None, description="posts only (null for replies, and in results "
+                                                         "stored before the signal existed)")
     flags: list[str] = Field(default_factory=list)
 
 

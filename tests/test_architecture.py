@@ -3,7 +3,8 @@
 - The core (`quality/`: what scores and stores) imports no edge: not the HTTP app or CLI (`api`),
   evaluation (`eval`), training (`train`), the Ray apps (`ray_apps`) or the benchmark (`bench`).
 - `quality.text` and `quality.image` never import each other; the rubric sees scores, not models;
-  contests use the scorer, never the other way round.
+  contests and members use the scorer, never the other way round (members keep their tables in
+  the contest store's database, so they may import its plumbing; contests never import members).
 - No import cycles anywhere in the project.
 
 Every import counts, at module level or inside a function: a cycle or an edge import hidden in a
@@ -75,7 +76,10 @@ RULES = [
     ("the rubric imports a model package",
      lambda a, b: _inside(a, "quality.rubric") and (_inside(b, "quality.text") or _inside(b, "quality.image"))),
     ("scoring imports contests",
-     lambda a, b: _inside(b, "quality.contests") and _inside(a, "quality") and not _inside(a, "quality.contests")),
+     lambda a, b: _inside(b, "quality.contests") and _inside(a, "quality")
+     and not (_inside(a, "quality.contests") or _inside(a, "quality.members"))),
+    ("scoring or contests import members",
+     lambda a, b: _inside(b, "quality.members") and _inside(a, "quality") and not _inside(a, "quality.members")),
 ]
 
 

@@ -61,7 +61,13 @@ def ids(client, keys, photo_b64) -> dict:
     entry = client.post(f"/contests/{contest_id}/entries", headers=judge,
                         json={"id": "trip", "text": TEXT, "images": [{"data": photo_b64}]})
     assert entry.status_code == 201, entry.text
-    return {"contest_id": contest_id, "entry_id": entry.json()["id"], "index": "0"}
+    stored = client.post("/members/m-auth/activities", headers=bearer(keys["score"]),
+                         json={"activities": [VOTE]})
+    assert stored.status_code == 200, stored.text
+    return {"contest_id": contest_id, "entry_id": entry.json()["id"], "index": "0", "member_id": "m-auth"}
+
+
+VOTE = {"id": "a1", "at": "2026-11-02T20:15:00+08:00", "kind": "vote"}
 
 
 BODIES = {
@@ -70,6 +76,8 @@ BODIES = {
     ("POST", "/contests"): {"name": "春季自驾", "theme": THEME},
     ("POST", "/contests/{contest_id}/entries"): {"text": "周末去了趟海边，油耗5.9L，路况很好。"},
     ("POST", "/contests/{contest_id}/judgements"): {"judge": "王评委", "entry": "{entry_id}", "score": 80},
+    ("POST", "/members/profile"): {"member_id": "m-auth", "activities": [VOTE]},
+    ("POST", "/members/{member_id}/activities"): {"activities": [VOTE]},
 }
 
 

@@ -269,3 +269,87 @@ def test_no_acknowledged_judgement_is_lost_when_postgresql_is_killed(quality_ent
     finally:
         server.terminate()
         server.wait(30)
+
+
+# --- member activities ----------------------------------------------------------------------
+
+class Senders:
+    """Threads storing batches of member activities (POST /members/{id}/activities) as fast as
+    answers come; `acknowledged`: (member, activity id) of every batch answered 2xx."""
+
+    def __init__(self, base: str, threads: int = 4, batch: int = 4):
+        self.base, self.batch = base, batch
+        self.acknowledged: set[tuple[str, str]] = set()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._send, args=(f"member-{i}",), daemon=True)
+                        for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _send(self, member: str) -> None:
+        with httpx.Client(base_url=self.base, timeout=CLIENT_TIMEOUT_S) as client:
+            n = 0
+            while not self.stopping.is_set():
+                ids = [f"{member}-{n + i}" for i in range(self.batch)]
+                activities = [{"id": i, "at": f"2026-11-{1 + (n + k) % 28:02d}T20:15:00+08:00", "kind": "vote"}
+                              for k, i in enumerate(ids)]  # one a day, over 28 days
+                n += self.batch
+                try:
+                    answer = client.post(f"/members/{member}/activities", json={"activities": activities})
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if answer.status_code == 200:
+                    assert answer.json() == {"stored": self.batch, "already_stored": 0}
+                    with self.lock:
+                        self.acknowledged |= {(member, i) for i in ids}
+
+    def wait_for(self, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.acknowledged) >= n:
+                    return
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(CLIENT_TIMEOUT_S * 2)
+
+
+@pytest.mark.slow
+def test_no_acknowledged_member_activity_is_lost_when_the_server_is_killed(quality_entry_point, store_url, tmp_path):
+    from quality.members.store import MemberStore
+    from quality.settings import Settings
+
+    port, log = free_port(), tmp_path / "server.log"
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port, log, store_url)
+    try:
+        senders = Senders(base)
+        senders.wait_for(ACKNOWLEDGED_BEFORE_KILL * 4, 60)
+        os.kill(server.pid, signal.SIGKILL)  # mid-stream: batches are in flight
+        server.wait(10)
+        senders.stop()
+        assert len(senders.acknowledged) >= ACKNOWLEDGED_BEFORE_KILL * 4, log.read_text(errors="replace")[-2000:]
+    finally:
+        if server.poll() is None:
+            server.kill()
+
+    url = store_url or Settings(state_dir=tmp_path).contest_database_url
+    with MemberStore.from_url(url) as store:
+        stored = {(member, activity.id) for member in {m for m, _ in senders.acknowledged}
+                  for activity in store.activities(member)}
+    missing = senders.acknowledged - stored
+    assert not missing, f"{len(missing)} of {len(senders.acknowledged)} acknowledged activities lost"
+    server = start_server(tmp_path, port, log, store_url)
+    try:
+        member = sorted(senders.acknowledged)[0][0]
+        answer = httpx.get(f"{base}/members/{member}", params={"as_of": "2026-11-30T00:00:00+08:00"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        acknowledged_votes = sum(1 for m, _ in senders.acknowledged if m == member)
+        assert answer.json()["stages"]["participation"]["figures"]["active_days_100"] >= min(acknowledged_votes, 28)
+    finally:
+        server.terminate()
+        server.wait(30)

@@ -47,6 +47,11 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
     ("POST", "/contests/{contest_id}/judgements"): WITH_BODY | {404, 503},
     ("GET", "/contests/{contest_id}/judgements"): IN_CONTEST | {503},
     ("GET", "/ui/contests/{contest_id}"): IN_CONTEST | {503},
+    # member routes: the stateless profile scores content; the stored ones use the database
+    ("POST", "/members/profile"): SCORING,
+    ("POST", "/members/{member_id}/activities"): SCORING | {503},
+    ("GET", "/members/{member_id}"): IN_CONTEST | {503},
+    ("GET", "/members"): KEYED | {422, 503},
 }
 
 

@@ -13,6 +13,8 @@ in one transaction, with no alembic.ini.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -21,7 +23,10 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
+from quality.errors import Unavailable
 from quality.sqlite_open import open_wal, retry_while_busy
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -143,3 +148,25 @@ def new_revision(message: str, *, url: str = "sqlite://") -> None:
                              rev_id=f"{number:04d}")
     finally:
         engine.dispose()
+
+
+class Transactions:
+    """`sessionmaker.begin()`, with a database that cannot be reached (down, restarting, connection
+    lost, SQLite locked past its busy timeout) raised as `Unavailable` (503 + Retry-After) instead
+    of an internal error. A write whose commit was cut off this way may or may not have landed:
+    the caller was not told it did (no 2xx), and a retry may store it twice."""
+
+    def __init__(self, maker: sessionmaker):
+        self._maker = maker
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:
+        try:
+            with self._maker.begin() as session:
+                yield session
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable("the database cannot be reached right now; retry shortly") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise Unavailable("the connection to the database was lost; retry shortly") from exc
+            raise

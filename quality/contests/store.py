@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from quality.contests.db import make_engine, upgrade, writer
+from quality.contests.db import Transactions, make_engine, upgrade, writer
 from quality.contests.schemas import (
     Contest,
     ContestCreate,
@@ -35,7 +34,7 @@ from quality.contests.schemas import (
     ScoreJudgement,
 )
 from quality.contests.tables import ContestRow, EntryImageRow, EntryRow, JudgementRow, new_id, utc_now
-from quality.errors import InvalidInput, NotFound, Unavailable
+from quality.errors import InvalidInput, NotFound
 
 # Stored embeddings: little-endian float32, whatever the machine.
 _EMBEDDING_DTYPE = np.dtype("<f4")
@@ -118,28 +117,6 @@ class Recorded:
     replayed: bool
 
 
-class _Transactions:
-    """`sessionmaker.begin()`, with a database that cannot be reached (down, restarting, connection
-    lost, SQLite locked past its busy timeout) raised as `Unavailable` (503 + Retry-After) instead
-    of an internal error. A write whose commit was cut off this way may or may not have landed:
-    the caller was not told it did (no 2xx), and a retry may store it twice."""
-
-    def __init__(self, maker: sessionmaker):
-        self._maker = maker
-
-    @contextmanager
-    def begin(self) -> Iterator[Session]:
-        try:
-            with self._maker.begin() as session:
-                yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise Unavailable("the contest database cannot be reached right now; retry shortly") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise Unavailable("the connection to the contest database was lost; retry shortly") from exc
-            raise
-
-
 class ContestStore:
     """Contests, entries and judgements in one database (see module docstring)."""
 
@@ -149,8 +126,8 @@ class ContestStore:
         if migrate:
             upgrade(engine)
         self.engine = engine
-        self._read = _Transactions(sessionmaker(engine, expire_on_commit=False))
-        self._write = _Transactions(sessionmaker(writer(engine), expire_on_commit=False))
+        self._read = Transactions(sessionmaker(engine, expire_on_commit=False))
+        self._write = Transactions(sessionmaker(writer(engine), expire_on_commit=False))
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> ContestStore:

@@ -1,4 +1,5 @@
-"""The contest store's tables (SQLAlchemy 2 declarative): contests, entries, entry_images, judgements.
+"""The store's tables (SQLAlchemy 2 declarative): contests, entries, entry_images, judgements, and the
+member layer's member_activities and members (one database for both, one migration history).
 
 Types are the portable ones (JSON, LargeBinary, timezone-aware DateTime) so one model serves
 SQLite and PostgreSQL. Any change here needs an Alembic migration under `migrations/versions/`
@@ -168,3 +169,38 @@ class JudgementRow(Base):
     # same key with another judgement).
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
     request_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+MEMBER_KEY_LENGTH = 256  # member ids and activity ids, as the community gives them
+
+
+class MemberActivityRow(Base):
+    """One acknowledged activity of a member, as sent, with the score its content got (so history
+    is never scored again). The key is the member's own activity id: a retried batch stores
+    nothing twice."""
+
+    __tablename__ = "member_activities"
+    __table_args__ = (Index("ix_member_activities_member_id_at", "member_id", "at"),)
+
+    member_id: Mapped[str] = mapped_column(String(MEMBER_KEY_LENGTH), primary_key=True)
+    activity_id: Mapped[str] = mapped_column(String(MEMBER_KEY_LENGTH), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(16))
+    activity: Mapped[dict] = mapped_column(JSON)  # the Activity, its score filled in
+    request_sha256: Mapped[str] = mapped_column(String(64))  # of the activity as sent
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MemberRow(Base):
+    """A member's latest summary, refreshed when activities are stored: what `GET /members`
+    lists and filters on without reading every history."""
+
+    __tablename__ = "members"
+    __table_args__ = (Index("ix_members_suggested_tier_member_id", "suggested_tier", "member_id"),)
+
+    member_id: Mapped[str] = mapped_column(String(MEMBER_KEY_LENGTH), primary_key=True)
+    suggested_tier: Mapped[str] = mapped_column(String(16))
+    stages: Mapped[dict] = mapped_column(JSON)
+    activities: Mapped[int] = mapped_column(Integer)
+    last_active: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from quality.errors import RubricError
 from quality.registry import DIMENSIONS
+from quality.rubric.member_rules import MemberRules, TierRules
 
 # The audition may weigh any scoring dimension of the table (quality.registry).
 AUDITION_DIMENSIONS = tuple(DIMENSIONS)
 # Flags raised by checks rather than by a score threshold: photos that repeat each other (or a
 # stored photo), and the civility signal's review band.
 CHECK_FLAGS = ("duplicate_image", "needs_review")
+# Reasons the member layer gives for a suggested tier (quality.members.tiers).
+TIER_REASONS = ("tier_promoted", "tier_kept", "tier_in_grace", "tier_demoted", "tier_needs_confirmation",
+                "tier_replayed")
 
 
 class ReasonText(BaseModel):
@@ -118,6 +122,8 @@ class Rubric(BaseModel):
     audition: AuditionRubric
     civility_signal: CivilityRubric
     flags: FlagRules
+    members: MemberRules
+    tiers: TierRules
     reasons: dict[str, ReasonText]
     sha256: str = ""
 
@@ -134,7 +140,8 @@ class Rubric(BaseModel):
         needed = {f"{d}_{side}" for d in (*self.audition.weights, "effort") for side in ("high", "low")}
         needed |= set(self.audition.penalties)
         needed |= {"civil", "praise", "dismissive", "dismissive_to_newcomer", "on_topic_reply", "insult", "sarcasm",
-                   "attack_on_disagreement", "reasoned_disagreement", "uncivil_reply", "near_threshold"}
+                   "attack_on_disagreement", "reasoned_disagreement", "uncivil_reply", "near_threshold",
+                   *TIER_REASONS}
         missing = needed - set(self.reasons)
         if missing:
             raise ValueError(f"reason texts missing for {sorted(missing)}")

@@ -1,0 +1,76 @@
+"""Member routes: thin calls into `quality.members.service.MemberService` (CONTRACT.md "Members")."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import AwareDatetime
+
+from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING
+from api.routes import InFlightDep
+from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
+                                     TierName)
+from quality.members.service import MemberService
+
+router = APIRouter(tags=["members"])
+_open_lock = threading.Lock()
+
+MemberId = Annotated[str, Path(min_length=1, max_length=256)]
+
+
+def get_members(request: Request) -> MemberService:
+    """The member service; its store (the contest store's database) is opened on first use."""
+    state = request.app.state
+    if getattr(state, "members", None) is None:
+        with _open_lock:
+            if getattr(state, "members", None) is None:
+                state.members = MemberService.from_settings(state.service, state.settings)
+    return state.members
+
+
+def get_stateless_members(request: Request) -> MemberService:
+    """The member service without a store: `POST /members/profile` needs no database."""
+    return MemberService(request.app.state.service)
+
+
+MembersDep = Annotated[MemberService, Depends(get_members)]
+StatelessDep = Annotated[MemberService, Depends(get_stateless_members)]
+
+
+@router.post("/members/profile", response_model=MemberProfile, responses=SCORING)
+def profile(request: ProfileRequest, members: StatelessDep, in_flight: InFlightDep) -> MemberProfile:
+    """A member's profile from the history sent (≤ 5,000 activities): the four stages with figures
+    and evidence naming activity ids, the suggested tier with reasons, and what the next tier still
+    needs. Activities with content and no `score` are scored once now (≤ 256 per call)."""
+    with in_flight:
+        return members.profile(request)
+
+
+@router.post("/members/{member_id}/activities", response_model=StoredCount,
+             responses={**SCORING, **DATABASE})
+def add_activities(member_id: MemberId, batch: ActivitiesBatch, members: MembersDep,
+                   in_flight: InFlightDep) -> StoredCount:
+    """Store activities (≤ 256), idempotent by activity `id`: a retried batch stores nothing twice;
+    an id already stored with other content is 422 `activity_id_reused`. Stored durably before
+    the answer. Content without a score is scored once, now."""
+    with in_flight:
+        return members.add_activities(member_id, batch.activities)
+
+
+@router.get("/members/{member_id}", response_model=MemberProfile, responses={**MEMBER_NOT_FOUND, **INVALID, **DATABASE})
+def stored_profile(member_id: MemberId, members: MembersDep,
+                   as_of: Annotated[AwareDatetime | None, Query(description="the profile's date (default: now); "
+                                                                        "with its UTC offset")] = None) -> MemberProfile:
+    """The stored member's profile as of now (or `as_of`); 404 for a member with no stored activity."""
+    return members.stored_profile(member_id, as_of)
+
+
+@router.get("/members", response_model=MemberPage, responses={**INVALID, **DATABASE})
+def list_members(members: MembersDep, tier: TierName | None = None,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                 cursor: Annotated[str | None, Query(max_length=256)] = None) -> MemberPage:
+    """Stored members with their suggested tier and stage scores (as of their last stored
+    activity), by member id; pass `next_cursor` back as `cursor` for the next page."""
+    return members.members(tier, limit, cursor)

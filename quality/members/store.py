@@ -1,0 +1,143 @@
+"""The member store: members' activities and their latest summaries, in the contest store's
+database (SQLite by default, PostgreSQL by URL; one Alembic history, `quality.contests.db`).
+
+Activities are keyed by (member, the member's own activity id). Storing is idempotent: an
+activity already stored with the same content is counted as `already_stored` and left as it
+is; the same id with other content is refused (422 `activity_id_reused`), so nothing stored is
+ever overwritten. A write returns only after its commit (WAL, synchronous=FULL on SQLite):
+an acknowledged activity survives a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import sessionmaker
+
+from quality.contests.db import Transactions, make_engine, upgrade, writer
+from quality.contests.tables import MemberActivityRow, MemberRow, utc_now
+from quality.errors import InvalidInput
+from quality.members.schemas import Activity, MemberProfile
+
+MAX_PAGE = 500
+
+
+def content_sha256(activity: Activity) -> str:
+    """What makes two sends of an activity the same: everything but the score (a retry may
+    carry the score the first send did not)."""
+    return hashlib.sha256(activity.model_dump_json(exclude={"score"}).encode()).hexdigest()
+
+
+class MemberStore:
+    def __init__(self, engine: Engine, *, migrate: bool = True):
+        if migrate:
+            upgrade(engine)
+        self.engine = engine
+        self._read = Transactions(sessionmaker(engine, expire_on_commit=False))
+        self._write = Transactions(sessionmaker(writer(engine), expire_on_commit=False))
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> MemberStore:
+        return cls(make_engine(url), migrate=migrate)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> MemberStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- activities ---------------------------------------------------------------------------
+
+    def known(self, member_id: str, activities: Sequence[Activity], field: str = "activities") -> set[int]:
+        """Positions of the activities already stored with the same content; `InvalidInput`
+        (activity_id_reused) for one stored with other content."""
+        ids = [a.id for a in activities]
+        with self._read.begin() as session:
+            stored = dict(session.execute(select(MemberActivityRow.activity_id, MemberActivityRow.request_sha256)
+                                          .where(MemberActivityRow.member_id == member_id,
+                                                 MemberActivityRow.activity_id.in_(ids))).all())
+        return _matching(stored, activities, field)
+
+    def add(self, member_id: str, activities: Sequence[Activity], field: str = "activities") -> tuple[int, int]:
+        """Store the activities not stored yet, in one transaction: (stored, already_stored)."""
+        rows, shas = [], {}
+        now = utc_now()
+        for activity in activities:
+            sha = shas[activity.id] = content_sha256(activity)
+            rows.append(MemberActivityRow(member_id=member_id, activity_id=activity.id, at=activity.at,
+                                          kind=activity.kind, activity=activity.model_dump(mode="json"),
+                                          request_sha256=sha, stored_at=now))
+        for _attempt in range(2):
+            try:
+                with self._write.begin() as session:
+                    stored = dict(session.execute(
+                        select(MemberActivityRow.activity_id, MemberActivityRow.request_sha256)
+                        .where(MemberActivityRow.member_id == member_id,
+                               MemberActivityRow.activity_id.in_(list(shas)))).all())
+                    already = _matching(stored, activities, field)
+                    session.add_all(row for i, row in enumerate(rows) if i not in already)
+                return len(rows) - len(already), len(already)
+            except IntegrityError:
+                continue  # another request stored some of them first (PostgreSQL): look again
+        raise InvalidInput("the activities were being stored by another request at the same time; retry",
+                           field=field, code="conflict")
+
+    def activities(self, member_id: str) -> list[Activity]:
+        """The member's stored activities in time order (empty for an unknown member)."""
+        with self._read.begin() as session:
+            payloads = session.scalars(select(MemberActivityRow.activity)
+                                       .where(MemberActivityRow.member_id == member_id)
+                                       .order_by(MemberActivityRow.at, MemberActivityRow.activity_id)).all()
+        return [Activity.model_validate(payload) for payload in payloads]
+
+    def count(self, member_id: str) -> int:
+        with self._read.begin() as session:
+            return session.scalar(select(func.count()).select_from(MemberActivityRow)
+                                  .where(MemberActivityRow.member_id == member_id))
+
+    # --- summaries ----------------------------------------------------------------------------
+
+    def save_summary(self, profile: MemberProfile, activities: int, last_active: datetime | None) -> None:
+        with self._write.begin() as session:
+            row = session.get(MemberRow, profile.member_id) or MemberRow(member_id=profile.member_id)
+            row.suggested_tier = profile.tier.suggested
+            row.stages = {name: stage.score for name, stage in profile.stages}
+            row.activities = activities
+            row.last_active = last_active
+            row.updated_at = utc_now()
+            session.add(row)
+
+    def summaries(self, tier: str | None, limit: int, cursor: str | None) -> tuple[list[MemberRow], str | None]:
+        """Members by id after `cursor`, optionally of one suggested tier; and the next cursor."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be within 1-{MAX_PAGE}", field="limit")
+        query = select(MemberRow).order_by(MemberRow.member_id).limit(limit + 1)
+        if tier is not None:
+            query = query.where(MemberRow.suggested_tier == tier)
+        if cursor:
+            query = query.where(MemberRow.member_id > cursor)
+        with self._read.begin() as session:
+            rows = list(session.scalars(query).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (rows[-1].member_id if more and rows else None)
+
+
+def _matching(stored: dict[str, str], activities: Sequence[Activity], field: str) -> set[int]:
+    already = set()
+    for i, activity in enumerate(activities):
+        sha = stored.get(activity.id)
+        if sha is None:
+            continue
+        if sha != content_sha256(activity):
+            raise InvalidInput(f"activity {activity.id!r} is already stored with other content; an activity id "
+                               "names one activity for good", field=f"{field}[{i}].id", code="activity_id_reused")
+        already.add(i)
+    return already
