@@ -11,6 +11,7 @@ from typing import Iterator
 
 from pydantic import ValidationError
 
+from api.member_cli import add_members_command
 from eval.data import add_graded_post_arguments
 from eval.tasks import TASKS
 from quality.errors import ModelIntegrityError, QualityError, RubricError
@@ -426,6 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         target_parser = targets.add_parser(target.name, help=target.help, description=target.help)
         target.load().add_arguments(target_parser)
         target_parser.set_defaults(handler=cmd_train)
+
+    add_members_command(commands, add_engine_arguments)
 
     models = commands.add_parser("models", help="every model in use, with version, source, sha256, licence")
     models.add_argument("--json", action="store_true")

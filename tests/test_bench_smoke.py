@@ -146,3 +146,30 @@ def test_the_entry_point_imports():
 
     assert set(run.SECTIONS) == {"server", "head", "inprocess", "encoders", "floor"}
     assert report.render({}).startswith("quality bench")
+
+
+def test_the_member_section_runs_and_has_its_shape(service, tmp_path):
+    from bench import members
+
+    post, reply = service.score_batch([
+        members_post(), members_reply()])
+    templates = (post.model_dump(mode="json"), reply.model_dump(mode="json"))
+    one = members.one_member(templates, runs=2, n=200)
+    assert one["activities"] == 200 and one["p50_ms"] >= one["profile_from_facts_p50_ms"] > 0
+    export = members.export_run(templates, members=20, per_member=30, folder=tmp_path)
+    assert export["activities"] == 600 and export["profiles"] == 20 and export["seconds"] > 0
+    rows = {t["target"]: t for t in report.targets({"members": {"one_member_1000": one, "export": export}})}
+    assert rows["member_profile_1000"]["measured"] == one["p50_ms"]
+    assert rows["members_export"]["measured"] is None  # not the 1M-activity run: not a figure for the target
+
+
+def members_post():
+    from quality.schemas import Post
+
+    return Post(title="提车三个月的真实油耗", text="首先说结论：高速油耗6.2L，市区8.1L。")
+
+
+def members_reply():
+    from quality.schemas import Parent, Post
+
+    return Post(kind="reply", text="首保一般5000公里或6个月，先到为准。", parent=Parent(text="第一次保养什么时候做？"))

@@ -28,7 +28,7 @@ def build_profile(member_id: str, facts: Sequence[ActivityFacts], rubric: Rubric
     judge = TierJudge(history, rubric.tiers, as_of.utcoffset().total_seconds())
     stages = judge.stages(t)
     decision = judge.suggest(t, current_tier)
-    current = current_tier or "basic"
+    current = decision.held  # as given, or as climbed from the history before this look
     suggested = decision.tier
     needs_confirmation = suggested == "leading" and current != "leading"
     codes = list(decision.reason_codes)

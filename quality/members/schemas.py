@@ -131,7 +131,8 @@ class Stages(BaseModel):
 class TierSuggestion(BaseModel):
     suggested: TierName
     label: str
-    current: TierName
+    current: TierName = Field(description="the tier held: as sent (current_tier), else as climbed from the "
+                                          "history up to the last look before as_of")
     needs_confirmation: bool
     reasons: list[str] = Field(default_factory=list)
     reason_codes: list[str] = Field(default_factory=list)

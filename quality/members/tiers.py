@@ -29,6 +29,7 @@ class TierDecision:
     tier: str
     reason_codes: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # which requirement, with its value
+    held: str | None = None  # the tier held before this look (replayed when not given)
 
 
 class TierJudge:
@@ -90,7 +91,9 @@ class TierJudge:
 
     def suggest(self, as_of: float, current: str | None) -> TierDecision:
         if current is not None:
-            return self.step(current, as_of)
+            decision = self.step(current, as_of)
+            decision.held = current
+            return decision
         held = "basic"
         every = self.rules.replay_every_days * SECONDS_PER_DAY
         first = self.history.first_t
@@ -99,5 +102,6 @@ class TierJudge:
         for k in range(looks, 0, -1):
             held = self.step(held, as_of - k * every).tier
         decision = self.step(held, as_of)
+        decision.held = held
         decision.reason_codes.append("tier_replayed")
         return decision

@@ -53,9 +53,15 @@ def cue_features(title: str, text: str) -> np.ndarray:
                      np.log1p(full.count("\n"))], dtype=np.float32)
 
 
+def embedding_inputs(embeddings: np.ndarray) -> np.ndarray:
+    return embeddings.astype(np.float64) * np.sqrt(embeddings.shape[1])
+
+
 @dataclass(frozen=True)
 class PostKindHead:
-    """softmax(W · [embedding, standardised cues] + b) over POST_KINDS."""
+    """softmax(W · [sqrt(d) x embedding, standardised cues] + b) over POST_KINDS: the unit-length
+    embedding is scaled so its coordinates have about unit spread, like the cues, and one
+    regularisation weighs both alike."""
 
     weight: np.ndarray  # (features, kinds)
     bias: np.ndarray  # (kinds,)
@@ -82,7 +88,7 @@ class PostKindHead:
                         cue_mean=self.cue_mean.astype(np.float32), cue_scale=self.cue_scale.astype(np.float32))
 
     def inputs(self, embeddings: np.ndarray, cues: np.ndarray) -> np.ndarray:
-        return np.hstack([embeddings.astype(np.float64), (cues - self.cue_mean) / self.cue_scale])
+        return np.hstack([embedding_inputs(embeddings), (cues - self.cue_mean) / self.cue_scale])
 
     def probabilities(self, embeddings: np.ndarray, cues: np.ndarray) -> np.ndarray:
         logits = self.inputs(embeddings, cues) @ self.weight.astype(np.float64) + self.bias
