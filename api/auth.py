@@ -9,8 +9,9 @@ key is hashed (sha256) and compared with every stored hash by `hmac.compare_dige
 
 `ROUTE_SCOPES` below is the one place that says which scope each route needs (SECURITY.md copies it):
 
-* `score`: scoring (`/score`, `/score/batch`);
-* `judge`: contests and the judges' page;
+* `score`: scoring (`/score`, `/score/batch`) and sending members' activities (`/members/profile`,
+  `/members/{id}/activities`);
+* `judge`: contests, the judges' page, members' profiles and the member page;
 * `admin`: everything, and alone `/metrics`;
 * `ANY_KEY`: any valid key, whatever its scopes (`/info`, the OpenAPI document and docs pages);
 * `OPEN`: no key (`/health` only).
@@ -18,8 +19,8 @@ key is hashed (sha256) and compared with every stored hash by `hmac.compare_dige
 A route missing from the table needs `admin` (fail closed); `tests/test_auth.py` fails on such a route.
 A path that matches no route needs any valid key (so 404s do not tell strangers which paths exist).
 
-Browsers cannot send a bearer header when they load a page. The pages (`/ui/contests/{id}`, `/docs`,
-`/redoc`) therefore accept the key once as `?key=<key>`: a valid key is answered with a 303 to the same
+Browsers cannot send a bearer header when they load a page. The pages (`/ui/contests/{id}`,
+`/ui/members/{id}`, `/docs`, `/redoc`) therefore accept the key once as `?key=<key>`: a valid key is answered with a 303 to the same
 path without it, setting an HttpOnly, SameSite=Strict cookie (Secure over https) holding the key; the
 query string is redacted in place so uvicorn's access log does not record the key. The cookie is honoured
 only on `judge` and `ANY_KEY` routes (never for `score` or `/metrics`), and for a method other than
@@ -67,6 +68,7 @@ ROUTE_SCOPES: dict[str, str] = {
     "/members/{member_id}/activities": "score",
     "/members/{member_id}": "judge",
     "/members": "judge",
+    "/ui/members/{member_id}": "judge",
     "/openapi.json": ANY_KEY,
     "/docs": ANY_KEY,
     "/docs/oauth2-redirect": ANY_KEY,
@@ -75,7 +77,7 @@ ROUTE_SCOPES: dict[str, str] = {
 UNLISTED_ROUTE_SCOPE = "admin"  # fail closed
 UNMATCHED_PATH_SCOPE = ANY_KEY
 # Pages a browser loads: they take the key once as ?key= and set the cookie.
-PAGE_ROUTES = frozenset({"/ui/contests/{contest_id}", "/docs", "/redoc"})
+PAGE_ROUTES = frozenset({"/ui/contests/{contest_id}", "/ui/members/{member_id}", "/docs", "/redoc"})
 COOKIE = "quality_key"
 COOKIE_SCOPES = frozenset({"judge", ANY_KEY})
 KEY_PREFIX = "qk_"

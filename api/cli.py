@@ -240,6 +240,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.task == "tier":
+        return cmd_eval_tiers(args)
     from eval.data import LabelFileError
     from eval.run import main_eval
     from quality.service import QualityService
@@ -265,6 +267,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except LabelFileError as error:
         print(f"quality eval: {error}", file=sys.stderr)
         return 2
+
+
+def cmd_eval_tiers(args: argparse.Namespace) -> int:
+    from eval.data import LabelFileError
+    from eval.tiers import evaluate_tiers, print_tier_table
+    from quality.errors import QualityError
+    from quality.rubric.config import load_rubric
+    from quality.settings import Settings
+
+    if args.activities is None or not args.activities.is_file():
+        print("quality eval: --task tier needs --activities EXPORT (one activity per line with member_id)",
+              file=sys.stderr)
+        return 2
+    settings = Settings()
+
+    def service():
+        from quality.service import QualityService
+
+        return QualityService(settings)
+
+    try:
+        report = evaluate_tiers(args.data, args.activities, load_rubric(settings.rubric_path), service)
+    except (LabelFileError, QualityError) as error:
+        print(f"quality eval: {getattr(error, 'message', error)}", file=sys.stderr)
+        return 2
+    print_tier_table(report)
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -392,8 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
     rank.set_defaults(handler=cmd_rank)
 
     evaluate = commands.add_parser("eval", help="evaluate against human labels; last stdout line is JSON")
-    evaluate.add_argument("--task", required=True, choices=[*TASKS, "civility_signal"],
-                          help="civility_signal: the three-way label of replies (eval/signal.py)")
+    evaluate.add_argument("--task", required=True, choices=[*TASKS, "civility_signal", "tier"],
+                          help="civility_signal: the three-way label of replies (eval/signal.py); tier: suggested "
+                               "tiers against operators' decisions (DATA: member_id, as_of, tier[, current_tier]; "
+                               "with --activities, eval/tiers.py)")
+    evaluate.add_argument("--activities", type=Path, default=None,
+                          help="with --task tier: the community export (one activity per line with member_id)")
     evaluate.add_argument("--data", type=Path, required=True, help="CSV, JSONL or Parquet")
     evaluate.add_argument("--text-col", default=None, help="default: text (Request for politeness)")
     evaluate.add_argument("--label-col", default=None, help="default: label (Normalized Score for politeness)")

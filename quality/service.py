@@ -96,6 +96,15 @@ class QualityService:
         return self._scorers
 
     @property
+    def post_kinds(self) -> PostKindClassifier:
+        """The post-kind signal (ScoreResult.post_kind), built with the scorers or on first use."""
+        if self._post_kinds is None:
+            with self._build_lock:
+                if self._post_kinds is None:
+                    self._post_kinds = PostKindClassifier(self.store)
+        return self._post_kinds
+
+    @property
     def photo_store(self) -> PhotoHashStore | None:
         """The configured store of photos seen before, opened on first use; None when off."""
         if self.settings.photo_store is None:
@@ -230,7 +239,7 @@ class QualityService:
 
     def _score_prepared(self, prepared: list[PreparedPost]) -> tuple[list[ScoreResult], TextBatch]:
         dimension_results, text_batch = self._run_dimensions(prepared)
-        kinds = self._post_kinds.classify(text_batch, [len(item.images) for item in prepared])
+        kinds = self.post_kinds.classify(text_batch, [len(item.images) for item in prepared])
         return [self._result(item, {name: dimension_results[name][i] for name in dimension_results}, kinds[i])
                 for i, item in enumerate(prepared)], text_batch
 

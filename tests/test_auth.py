@@ -190,6 +190,22 @@ def test_judges_page_takes_the_key_once_and_then_a_strict_cookie(app, client, ke
         assert call(browser, "GET", "/metrics").status_code == 401
 
 
+def test_member_page_takes_the_key_once_and_then_the_cookie(app, keys, ids):
+    page = f"/ui/members/{ids['member_id']}"
+    with TestClient(app) as browser:
+        assert call(browser, "GET", page).status_code == 401
+        assert call(browser, "GET", f"{page}?key={keys['score']}").status_code == 403
+        as_of = "as_of=2026-11-30T00%3A00%3A00%2B08%3A00"  # kept through the login
+        login = call(browser, "GET", f"{page}?key={keys['judge']}&{as_of}")
+        assert login.status_code == 303 and login.headers["location"] == f"{page}?{as_of}"
+        assert browser.cookies.get(COOKIE) == keys["judge"] and "HttpOnly" in login.headers["set-cookie"]
+        served = call(browser, "GET", login.headers["location"])
+        assert served.status_code == 200 and "Content-Security-Policy" in served.headers
+        assert call(browser, "GET", f"/members/{ids['member_id']}").status_code == 200  # what the page reads
+        assert call(browser, "POST", f"/members/{ids['member_id']}/activities", {"activities": [VOTE]},
+                    {"Origin": "http://testserver"}).status_code == 401  # the cookie never stores activities
+
+
 def test_key_entries_parse_or_stop_start_up(service):
     key, entry = new_key("judge+score", name="ops")
     (parsed,) = parse_api_keys(f"  {entry} ,\n")

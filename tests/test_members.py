@@ -126,7 +126,7 @@ def test_unprompted_guides_meetups_and_rebuttals_are_found_and_named(members, po
         kind = score["post_kind"]
         if (task is None and kind["label"] in ("guide", "event", "rebuttal")
                 and kind["scores"][kind["label"]] >= rules.min_kind_probability
-                and score["audition"]["score"] >= rules.min_audition):
+                and (kind["label"] not in rules.audition_gated or score["audition"]["score"] >= rules.min_audition)):
             expected[activity_id] = kind["label"]
     initiative = _profile(members, _history(history, [], days=300)).stages.initiative
     named = {e.activity: e.kind for e in initiative.evidence}

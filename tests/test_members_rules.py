@@ -197,13 +197,14 @@ def test_unprompted_guides_events_and_rebuttals_are_named_but_task_answers_are_n
     event = member.add(30, "post", score=post_score(62, "event", 0.7))
     rebuttal = member.add(40, "post", score=post_score(66, "rebuttal", 0.8))
     member.add(25, "post", score=post_score(75, "guide", 0.95), task={"id": "t-guide", "tier": "advanced"})
-    member.add(26, "post", score=post_score(35, "guide", 0.95))  # too weak a post to count
+    member.add(26, "post", score=post_score(35, "guide", 0.95))  # too weak a write-up to count
+    short_event = member.add(31, "post", score=post_score(38, "event", 0.9))  # a meetup counts as organised
     member.add(27, "post", score=post_score(70, "guide", 0.3))  # not confidently a guide
     member.add(28, "post", score=post_score(80, "showcase", 0.9))
     initiative = member.profile().stages.initiative
     assert {(e.activity, e.kind) for e in initiative.evidence} == {(guide, "guide"), (event, "event"),
-                                                                   (rebuttal, "rebuttal")}
-    assert initiative.figures == {"unprompted": 3, "guides": 1, "events": 1, "rebuttals": 1, "mentoring": 0}
+                                                                   (short_event, "event"), (rebuttal, "rebuttal")}
+    assert initiative.figures == {"unprompted": 4, "guides": 1, "events": 2, "rebuttals": 1, "mentoring": 0}
     assert initiative.evidence[0].activity == guide and initiative.evidence[0].confidence == 0.9
 
 

@@ -48,7 +48,7 @@ def test_eval_tasks_and_cli_choices_follow_the_table():
     assert TASKS["composition"].reads == "image"  # a photo dimension's task reads image files
     evaluate = next(action for action in build_parser()._subparsers._group_actions[0].choices["eval"]._actions
                     if action.dest == "task")
-    assert list(evaluate.choices) == [*TASKS, "civility_signal"]  # the three-way signal: eval/signal.py
+    assert list(evaluate.choices) == [*TASKS, "civility_signal", "tier"]  # eval/signal.py, eval/tiers.py
 
 
 def test_the_judges_page_names_every_dimension_of_the_table():

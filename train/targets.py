@@ -35,6 +35,9 @@ TRAIN_TARGETS: dict[str, TrainTarget] = {
         TrainTarget("photo-quality", "train.photo_quality_refit",
                     "fit the perceived photo quality to your judges' past scores (photo path, rating); compares old "
                     "and new on a held-out part and writes a new versioned model"),
+        TrainTarget("tiers", "train.tiers",
+                    "fit the tier requirements' thresholds to operators' past tier decisions (member_id, as_of, "
+                    "tier) and a community export; writes a new rubric file"),
         TrainTarget("calibration", "train.calibration",
                     "refit the civility calibration on labelled rows; writes a new versioned calibration model"),
     )

@@ -90,7 +90,8 @@ class History:
     def _initiative_posts(self, posts: list[ActivityFacts]) -> list[ActivityFacts]:
         rules = self.rules.initiative
         return [f for f in posts if not f.prompted and f.post_kind in INITIATIVE_KINDS
-                and f.post_kind_probability >= rules.min_kind_probability and f.audition >= rules.min_audition]
+                and f.post_kind_probability >= rules.min_kind_probability
+                and (f.post_kind not in rules.audition_gated or f.audition >= rules.min_audition)]
 
     @property
     def first_t(self) -> float | None:

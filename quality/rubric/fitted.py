@@ -45,3 +45,18 @@ def write_fitted_rubric(source: Path, out: Path, *, weights: dict[str, float], e
     Rubric.model_validate(yaml.safe_load(text))
     out.write_text(text, encoding="utf-8")
     return load_rubric(out)
+
+
+def write_fitted_tiers(source: Path, out: Path, *, tiers, version: str, header: str) -> Rubric:
+    """Write a copy of `source` with the `tiers` section's thresholds replaced by those of `tiers`
+    (a `TierRules`) to `out`, validated first; return it as the service will load it."""
+    data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    data["version"] = version
+    fitted = tiers.model_dump(exclude_none=True)
+    for tier in ("advanced", "core", "leading"):
+        data["tiers"][tier]["requirements"] = fitted[tier]["requirements"]
+    text = "".join(f"# {line}".rstrip() + "\n" for line in header.splitlines())
+    text += yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+    Rubric.model_validate(yaml.safe_load(text))
+    out.write_text(text, encoding="utf-8")
+    return load_rubric(out)

@@ -81,7 +81,8 @@ class InteractionRules(BaseModel):
 class InitiativeRules(BaseModel):
     model_config = _Strict
     min_kind_probability: float = Field(gt=0, lt=1)  # post-kind probability that counts as guide / event / rebuttal
-    min_audition: float = Field(ge=0, le=100)  # ... for a post at least this good
+    min_audition: float = Field(ge=0, le=100)  # ... for a write-up at least this good
+    audition_gated: list[Literal["guide", "event", "rebuttal"]]  # the kinds min_audition applies to
     mentoring_replies: int = Field(ge=1)  # unprompted constructive replies to newcomers ...
     mentoring_weeks: int = Field(ge=1)  # ... over at least this many distinct weeks
     score_half: float = Field(gt=0)  # score 1 - 0.5^(sum of confidences / score_half)
