@@ -127,7 +127,7 @@ def test_table_and_targets_render_from_the_json(suite):
         "curves": {"text_length": curves.summarize_curve("chars", [(50, _fake_run(10.0)), (5000, _fake_run(40.0))])},
     }
     rows = {t["target"]: t for t in report.targets(results)}
-    assert len(rows) == 9  # six targets, three of them also for the QUALITY_CIVILITY_MODEL=head profile
+    assert len(rows) == 11  # six targets (three also for the QUALITY_CIVILITY_MODEL=head profile), two members
     assert rows["text_post_p50_c1"]["met"] is True and rows["cold_start"]["met"] is False
     assert rows["cold_start_head"]["met"] is None  # no head-profile server in this run
     assert rows["e5_vs_sentence_transformers"]["met"] is None  # no sentence-transformers run in this suite
@@ -144,7 +144,7 @@ def test_table_and_targets_render_from_the_json(suite):
 def test_the_entry_point_imports():
     import bench.run as run
 
-    assert set(run.SECTIONS) == {"server", "head", "inprocess", "encoders", "floor"}
+    assert set(run.SECTIONS) == {"server", "head", "inprocess", "encoders", "members", "floor"}
     assert report.render({}).startswith("quality bench")
 
 
