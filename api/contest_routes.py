@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
 from api.openapi import DATABASE, IN_CONTEST, NOT_FOUND, SCORING, WITH_BODY
-from api.routes import InFlightDep
+from api.routes import InFlightDep, opened_once
 from quality.contests.schemas import Contest, ContestCreate, Entry, Judgement, JudgementRecord, Ranking, RankingInputs
 from quality.contests.service import ContestService
 from quality.schemas import Post
 
 router = APIRouter(tags=["contests"], responses=DATABASE)
-_create_lock = threading.Lock()
 
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 # Printable ASCII, no spaces: a UUID or any other unique token the client makes per request.
@@ -25,12 +23,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 def get_contests(request: Request) -> ContestService:
     """The contest service, opened (database connected and migrated) on first use."""
-    state = request.app.state
-    if getattr(state, "contests", None) is None:
-        with _create_lock:
-            if getattr(state, "contests", None) is None:
-                state.contests = ContestService.from_settings(state.service, state.settings)
-    return state.contests
+    return opened_once(request, "contests", lambda state: ContestService.from_settings(state.service, state.settings))
 
 
 ContestsDep = Annotated[ContestService, Depends(get_contests)]

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 
 from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING
-from api.routes import InFlightDep
+from api.routes import InFlightDep, opened_once
 from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
                                      TierName)
 from quality.members.service import MemberService
 
 router = APIRouter(tags=["members"])
-_open_lock = threading.Lock()
 
 MemberId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 def get_members(request: Request) -> MemberService:
     """The member service; its store (the contest store's database) is opened on first use."""
-    state = request.app.state
-    if getattr(state, "members", None) is None:
-        with _open_lock:
-            if getattr(state, "members", None) is None:
-                state.members = MemberService.from_settings(state.service, state.settings)
-    return state.members
+    return opened_once(request, "members", lambda state: MemberService.from_settings(state.service, state.settings))
 
 
 def get_stateless_members(request: Request) -> MemberService:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Annotated
+from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +17,18 @@ from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, Serv
 from quality.service import QualityService
 
 router = APIRouter()
+_open_lock = threading.Lock()
+
+
+def opened_once(request: Request, name: str, open_: Callable[[Any], Any]) -> Any:
+    """`app.state.<name>`, made by `open_(app.state)` on first use (once, whichever request comes
+    first): the stores, whose databases are connected and migrated only when a route needs them."""
+    state = request.app.state
+    if getattr(state, name, None) is None:
+        with _open_lock:
+            if getattr(state, name, None) is None:
+                setattr(state, name, open_(state))
+    return getattr(state, name)
 
 
 def get_service(request: Request) -> QualityService:

@@ -9,7 +9,6 @@ the public stays text.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -20,9 +19,9 @@ import uvicorn
 
 from api.app import create_app
 from api.ui_routes import render_page
+from tests.browser import WatchedPage, launched_chromium
 from tests.conftest import b64, encode_image, synthetic_photo
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 THEME = "我的第一次长途旅行"
 JUDGE = "王评委"
@@ -146,38 +145,11 @@ def test_the_contest_id_is_escaped_into_the_page():
 # -- in Chromium ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("no system Chromium (Debian package `chromium`): the judges' page is not opened in a browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the `playwright` package is not installed: the judges' page is not opened in a browser")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield instance
-        instance.close()
+    yield from launched_chromium("the judges' page")
 
 
-class Watched:
-    """A page with every request, dialog, console error and page error it caused."""
-
-    def __init__(self, browser, base: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.base = base
-        self.requests: list[str] = []
-        self.posts: list[str] = []
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", self._request)
-        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
-
-    def _request(self, request) -> None:
-        self.requests.append(request.url)
-        if request.method == "POST":
-            self.posts.append(request.url)
+class Watched(WatchedPage):
+    """The judges' page, opened."""
 
     def open(self, contest_id: str) -> None:
         self.page.goto(f"{self.base}/ui/contests/{contest_id}")
@@ -199,9 +171,6 @@ class Watched:
 
     def item(self, entry_id: str):
         return self.page.locator(f'#ranking > li[data-entry="{entry_id}"]')
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -24,9 +23,9 @@ import uvicorn
 from api.app import create_app
 from api.auth import COOKIE, hash_key, new_key
 from api.ui_routes import render_member_page
+from tests.browser import WatchedPage, launched_chromium
 from tests.conftest import DISMISSIVE_REPLY, NEWCOMER_QUESTION, PATIENT_REPLY
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 MEMBER = "m-page"
 HOSTILE_ID = "<img src=x onerror=alert(1)>"
@@ -207,42 +206,21 @@ def test_the_member_id_and_as_of_are_escaped_into_the_page():
 # -- in Chromium ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("no system Chromium (Debian package `chromium`): the member page is not opened in a browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("the `playwright` package is not installed: the member page is not opened in a browser")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield instance
-        instance.close()
+    yield from launched_chromium("the member page")
 
 
-class Watched:
-    """A page with every request, dialog, console error and page error it caused."""
+class Watched(WatchedPage):
+    """The member page, opened with a key as an operator does."""
 
     def __init__(self, browser, base: str, key: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        self.page = self.context.new_page()
-        self.base = base
+        super().__init__(browser, base)
         self.key = key
-        self.requests: list[str] = []
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.on("dialog", lambda dialog: (self.dialogs.append(dialog.message), dialog.dismiss()))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
 
     def open(self, member_id: str, **query: str):
         """Opened as an operator does: the key once in the address, then the cookie."""
         response = self.page.goto(self.base + page_url(member_id, key=self.key, **query))
         self.page.wait_for_selector("body[data-state=ready]", timeout=15_000)
         return response
-
-    def close(self) -> None:
-        self.context.close()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Self
 
 from alembic import command
 from alembic.config import Config
@@ -170,3 +171,33 @@ class Transactions:
             if exc.connection_invalidated:
                 raise Unavailable("the connection to the database was lost; retry shortly") from exc
             raise
+
+
+class Store:
+    """A store on one database: migrated to the newest revision at start (unless told not to),
+    with read and write transactions (`Transactions`; writes begin IMMEDIATE on SQLite), closed
+    with its engine. The contest store and the member store are two of these on one database."""
+
+    def __init__(self, engine: Engine, *, migrate: bool = True):
+        """`engine` from `make_engine` (its SQLite settings matter). `migrate`: bring the schema
+        to the newest revision first (idempotent)."""
+        if migrate:
+            upgrade(engine)
+        self.engine = engine
+        self._read = Transactions(sessionmaker(engine, expire_on_commit=False))
+        self._write = Transactions(sessionmaker(writer(engine), expire_on_commit=False))
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> Self:
+        """A store on a new engine for `url`, e.g. `Settings().contest_database_url`."""
+        return cls(make_engine(url), migrate=migrate)
+
+    def close(self) -> None:
+        """Close the engine's pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from quality.contests.db import Transactions, make_engine, upgrade, writer
+from quality.contests.db import Store
 from quality.contests.schemas import (
     Contest,
     ContestCreate,
@@ -117,32 +117,8 @@ class Recorded:
     replayed: bool
 
 
-class ContestStore:
+class ContestStore(Store):
     """Contests, entries and judgements in one database (see module docstring)."""
-
-    def __init__(self, engine: Engine, *, migrate: bool = True):
-        """`engine` from `db.make_engine` (its SQLite settings matter). `migrate`: bring the
-        schema to the newest revision first (idempotent)."""
-        if migrate:
-            upgrade(engine)
-        self.engine = engine
-        self._read = Transactions(sessionmaker(engine, expire_on_commit=False))
-        self._write = Transactions(sessionmaker(writer(engine), expire_on_commit=False))
-
-    @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> ContestStore:
-        """A store on a new engine for `url`, e.g. `Settings().contest_database_url`."""
-        return cls(make_engine(url), migrate=migrate)
-
-    def close(self) -> None:
-        """Close the engine's pooled connections."""
-        self.engine.dispose()
-
-    def __enter__(self) -> ContestStore:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # --- contests -------------------------------------------------------------------------
 

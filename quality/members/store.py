@@ -14,11 +14,10 @@ import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
 
-from quality.contests.db import Transactions, make_engine, upgrade, writer
+from quality.contests.db import Store
 from quality.contests.tables import MemberActivityRow, MemberRow, utc_now
 from quality.errors import InvalidInput
 from quality.members.schemas import Activity, MemberProfile
@@ -32,26 +31,8 @@ def content_sha256(activity: Activity) -> str:
     return hashlib.sha256(activity.model_dump_json(exclude={"score"}).encode()).hexdigest()
 
 
-class MemberStore:
-    def __init__(self, engine: Engine, *, migrate: bool = True):
-        if migrate:
-            upgrade(engine)
-        self.engine = engine
-        self._read = Transactions(sessionmaker(engine, expire_on_commit=False))
-        self._write = Transactions(sessionmaker(writer(engine), expire_on_commit=False))
-
-    @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> MemberStore:
-        return cls(make_engine(url), migrate=migrate)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> MemberStore:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+class MemberStore(Store):
+    """Members' activities and summaries (see module docstring)."""
 
     # --- activities ---------------------------------------------------------------------------
 
