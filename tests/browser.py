@@ -48,3 +48,31 @@ class WatchedPage:
 
     def close(self) -> None:
         self.context.close()
+
+
+def served(app, name: str, headers: dict | None = None) -> Iterator:
+    """`app` on a real uvicorn server on a free port of 127.0.0.1, in a thread; yields an httpx
+    client on it (sending `headers`) once /health answers, and stops the server after."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=instance.run, name=f"uvicorn-{name}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not instance.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = instance.servers[0].sockets[0].getsockname()[1]
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers=headers or {}) as client:
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline, "no answer from /health"
+            time.sleep(0.05)
+        yield client
+    instance.should_exit = True
+    thread.join(timeout=15)
+    assert not thread.is_alive(), "uvicorn did not stop"

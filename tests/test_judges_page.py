@@ -9,17 +9,13 @@ the public stays text.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.ui_routes import render_page
-from tests.browser import WatchedPage, launched_chromium
+from tests.browser import WatchedPage, launched_chromium, served
 from tests.conftest import b64, encode_image, synthetic_photo
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -63,26 +59,7 @@ def server(service, tmp_path_factory):
     """A real uvicorn server on a free port of 127.0.0.1, over the session's models; its contest database
     lives in a temporary state folder."""
     settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("state")})
-    config = uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=0,
-                            log_level="warning", lifespan="on")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, name="uvicorn-judges-page", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, timeout=120) as client:
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "no answer from /health"
-            time.sleep(0.05)
-        yield client
-    instance.should_exit = True
-    thread.join(timeout=15)
-    assert not thread.is_alive(), "uvicorn did not stop"
+    yield from served(create_app(settings, service=service), "judges-page")
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-import time
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.auth import COOKIE, hash_key, new_key
 from api.ui_routes import render_member_page
-from tests.browser import WatchedPage, launched_chromium
+from tests.browser import WatchedPage, launched_chromium, served
 from tests.conftest import DISMISSIVE_REPLY, NEWCOMER_QUESTION, PATIENT_REPLY
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -100,25 +97,7 @@ def server(service, keys, tmp_path_factory):
     entries = ",".join(f"sha256:{hash_key(key)}:{scope}:page-{scope}" for scope, key in keys.items())
     settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("member-page"),
                                                    "api_keys": entries})
-    config = uvicorn.Config(create_app(settings, service=service), host="127.0.0.1", port=0,
-                            log_level="warning", lifespan="on")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, name="uvicorn-member-page", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = instance.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, headers=bearer(keys["judge"])) as client:
-        while client.get("/health").status_code != 200:
-            assert time.monotonic() < deadline, "no answer from /health"
-            time.sleep(0.05)
-        yield client
-    instance.should_exit = True
-    thread.join(timeout=15)
-    assert not thread.is_alive(), "uvicorn did not stop"
+    yield from served(create_app(settings, service=service), "member-page", bearer(keys["judge"]))
 
 
 def member_path(member_id: str) -> str:
