@@ -81,6 +81,8 @@ PAGE_ROUTES = frozenset({"/ui/contests/{contest_id}", "/ui/members/{member_id}",
 COOKIE = "quality_key"
 COOKIE_SCOPES = frozenset({"judge", ANY_KEY})
 KEY_PREFIX = "qk_"
+# Address parameters whose values are never kept (api.auth.redact_query_secrets).
+SECRET_PARAMS = frozenset({"key", "api_key", "token", "access_token"})
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.~-]{1,256}")
 ENTRY_PATTERN = re.compile(r"sha256:([0-9a-f]{64}):([a-z+]+)(?::(.*))?")
@@ -215,7 +217,13 @@ class ApiKeyAuth:
         self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # On every route, with keys or without: a secret in the address is taken out of the scope
+        # before anything else reads it (uvicorn's access log reads this same scope).
+        from_address = redact_query_secrets(scope)
+        if not self.keys:
             await self.app(scope, receive, send)
             return
         needed, template = required_scope(scope)
@@ -225,11 +233,9 @@ class ApiKeyAuth:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         method = scope["method"]
 
-        if template in PAGE_ROUTES and method in ("GET", "HEAD"):
-            query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-            if any(name == "key" for name, _ in query):
-                await self._login(scope, send, needed, template, query)
-                return
+        if template in PAGE_ROUTES and method in ("GET", "HEAD") and from_address is not None:
+            await self._login(scope, send, needed, template, from_address)
+            return
 
         authorization = headers.get("authorization")
         via_cookie = False
@@ -268,11 +274,9 @@ class ApiKeyAuth:
             return None
         return key
 
-    async def _login(self, scope: Scope, send: Send, needed: str, template: str, query: list) -> None:
-        presented = next(value for name, value in query if name == "key")
-        rest = [(name, value) for name, value in query if name != "key"]
-        # Redacted in place: uvicorn's access log reads the same scope.
-        scope["query_string"] = urlencode([("key", "[redacted]"), *rest]).encode("latin-1")
+    async def _login(self, scope: Scope, send: Send, needed: str, template: str, presented: str) -> None:
+        rest = [(name, value) for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                                           keep_blank_values=True) if name not in SECRET_PARAMS]
         # A key that is not cookie-safe is never put in a header (Set-Cookie injection).
         safe = presented if COOKIE_SAFE.fullmatch(presented) else ""
         if await self._known_key_with_scope(scope, send, safe, needed, template) is None:
@@ -298,6 +302,22 @@ class ApiKeyAuth:
             headers.append((b"www-authenticate", challenge.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def redact_query_secrets(scope: Scope) -> str | None:
+    """Replace the value of every secret-looking parameter of the request's address (`key`,
+    `api_key`, `token`, `access_token`) with "[redacted]", in the scope itself, so no log, error
+    or handler downstream sees it; return the first `key` value (a page takes its key that way)."""
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return None
+    query = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    if not any(name in SECRET_PARAMS for name, _ in query):
+        return None
+    presented = next((value for name, value in query if name == "key"), None)
+    scope["query_string"] = urlencode([(name, "[redacted]" if name in SECRET_PARAMS else value)
+                                       for name, value in query]).encode("latin-1")
+    return presented
 
 
 def _json(value: dict) -> bytes:
