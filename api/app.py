@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.include_router(contest_router)
     app.include_router(member_router)
     app.include_router(ui_router)
-    install_openapi(app)  # errors and key requirements in /openapi.json (api/openapi.py)
+    install_openapi(app, keys_configured=bool(api_keys))  # errors, and keys when set, in /openapi.json
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     # Outermost: no key, no body read (api/auth.py; a no-op without QUALITY_API_KEYS).

@@ -41,6 +41,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
+from api.routing import flat_routes
 
 log = logging.getLogger("quality.auth")
 
@@ -154,20 +155,6 @@ def find_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
         if hmac.compare_digest(digest, key.digest):
             found = key
     return found
-
-
-def flat_routes(routes) -> list:
-    """Every route, included routers flattened (FastAPI >= 0.16x keeps them as lazy `_IncludedRouter`s)."""
-    out = []
-    for route in routes:
-        original = getattr(route, "original_router", None)
-        if original is None:
-            out.append(route)
-            continue
-        if getattr(getattr(route, "include_context", None), "prefix", ""):
-            raise RuntimeError("api.auth matches routes by their own path: include routers without a prefix")
-        out.extend(flat_routes(original.routes))
-    return out
 
 
 def required_scope(scope: Scope) -> tuple[str, str | None]:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.routing import allowed_methods
 from quality.errors import QualityError
 
 log = logging.getLogger("quality.api")
@@ -45,14 +46,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message, field), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 400 and error.detail == "There was an error parsing the body":
             # FastAPI's 400 for a JSON body it cannot decode at all (invalid UTF-8, nesting too
             # deep for the parser): the contract's 422 invalid_json, as for malformed JSON.
             message = "the body could not be read as JSON (invalid UTF-8, nesting too deep or a number too long)"
             return JSONResponse(error_body("invalid_json", message), 422)
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(error.status_code, "http_error")
-        return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=error.headers)
+        headers = error.headers
+        if error.status_code == 405:
+            # Starlette names only the first route that matched the path; the path may have several.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.scope))}
+        return JSONResponse(error_body(code, str(error.detail)), error.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception) -> JSONResponse:

@@ -98,9 +98,10 @@ def _security_text(access) -> str:
     return f"With QUALITY_API_KEYS set, needs {who}: {how}."
 
 
-def document_errors_and_keys(schema: dict, routes) -> dict:
-    """Rewrite FastAPI's generated document in place: our 422 for FastAPI's, the key requirements
-    of every operation from `api.auth.route_access`. Returns `schema`."""
+def document_errors_and_keys(schema: dict, routes, keys_configured: bool = True) -> dict:
+    """Rewrite FastAPI's generated document in place: our 422 for FastAPI's, and -- only when keys
+    are configured, as the running service then asks for them -- the key requirements of every
+    operation from `api.auth.route_access`. Returns `schema`."""
     components = schema.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     if "ErrorBody" not in schemas:  # no route declared an error: add the model for the auth responses
@@ -118,6 +119,8 @@ def document_errors_and_keys(schema: dict, routes) -> dict:
                     response["content"] = _error_content()
     for name in FASTAPI_422_SCHEMAS:
         schemas.pop(name, None)
+    if not keys_configured:  # QUALITY_API_KEYS unset: the service asks no key, and says so
+        return schema
 
     components.setdefault("securitySchemes", {}).update({
         BEARER_SCHEME: {"type": "http", "scheme": "bearer",
@@ -147,8 +150,9 @@ def document_errors_and_keys(schema: dict, routes) -> dict:
     return schema
 
 
-def install_openapi(app: FastAPI) -> None:
-    """`app.openapi` (FastAPI's documented hook): FastAPI's document, then `document_errors_and_keys`."""
+def install_openapi(app: FastAPI, keys_configured: bool = True) -> None:
+    """`app.openapi` (FastAPI's documented hook): FastAPI's document, then `document_errors_and_keys`
+    for the running configuration (`keys_configured`: QUALITY_API_KEYS is set)."""
     generate = app.openapi
     documented: dict | None = None
 
@@ -156,7 +160,7 @@ def install_openapi(app: FastAPI) -> None:
         nonlocal documented
         schema = generate()  # cached by FastAPI until the routes change
         if schema is not documented:
-            documented = document_errors_and_keys(schema, app.routes)
+            documented = document_errors_and_keys(schema, app.routes, keys_configured)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

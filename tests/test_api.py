@@ -224,3 +224,16 @@ def test_service_endpoints(client, service):
     assert client.get("/docs").status_code == 200
     assert "quality_requests_total" in client.get("/metrics").text
     assert error_of(client.get("/nowhere"), 404)["code"] == "not_found"
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("OPTIONS", "/contests", "GET, POST"),  # two routes share the path: both methods are named
+    ("DELETE", "/contests/abc/judgements", "GET, POST"),
+    ("PUT", "/score", "POST"),
+    ("DELETE", "/members/m1", "GET"),
+])
+def test_a_405_names_every_method_of_the_path(client, method, path, allowed):
+    answer = client.request(method, path)
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == allowed
+    assert answer.json()["error"]["code"] == "method_not_allowed"

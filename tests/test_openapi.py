@@ -57,14 +57,21 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
 
 
 @pytest.fixture(scope="module")
-def app(service, tmp_path_factory):
-    settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("openapi")})
+def admin_key() -> tuple[str, str]:
+    return new_key("admin", name="openapi-admin")
+
+
+@pytest.fixture(scope="module")
+def app(service, tmp_path_factory, admin_key):
+    """The service with keys set: the document then declares them (the client sends the admin key)."""
+    settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("openapi"),
+                                                   "api_keys": admin_key[1]})
     return create_app(settings, service=service)
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    with TestClient(app) as test_client:
+def client(app, admin_key):
+    with TestClient(app, headers={"Authorization": f"Bearer {admin_key[0]}"}) as test_client:
         yield test_client
 
 
@@ -182,7 +189,7 @@ def test_key_errors_validate_against_the_declared_schema(service, schema):
     app = create_app(service.settings.model_copy(update={"api_keys": keys}), service=service)
     client = TestClient(app)
     keyed_schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {key}"}).json()
-    assert keyed_schema == schema  # the same document with or without keys
+    assert keyed_schema == schema  # the same document whichever keys are set
     error = assert_declared(schema, "POST", "/score", client.post("/score", json={"text": "hi"}))
     assert error["code"] == "unauthorized"
     error = assert_declared(schema, "POST", "/score", client.post(
@@ -221,3 +228,18 @@ def test_a_route_that_declares_no_errors_still_gets_ours_for_fastapis_422():
     assert "ErrorBody" in document["components"]["schemas"] and "ErrorDetail" in document["components"]["schemas"]
     assert operation["x-required-scope"] == "admin" and set(operation["responses"]) >= {"401", "403"}
     assert bare.openapi() is document  # FastAPI's cache still works
+
+
+def test_without_keys_the_document_declares_no_auth_and_requests_need_none(service, tmp_path):
+    """The document describes the running service: with QUALITY_API_KEYS unset no key is asked, so
+    none is declared -- no security scheme, no `security`, no 401/403/303, no scope."""
+    app = create_app(service.settings.model_copy(update={"state_dir": tmp_path, "api_keys": None}), service=service)
+    with TestClient(app) as client:
+        document = client.get("/openapi.json").json()
+        assert client.get("/contests").status_code == 200  # no Authorization header: accepted, as declared
+    assert "securitySchemes" not in document.get("components", {})
+    for method, path, operation in operations(document):
+        assert "security" not in operation and "x-required-scope" not in operation, (method, path)
+        assert not {"401", "403", "303"} & set(operation["responses"]), (method, path)
+        errors = {int(s) for s in operation["responses"] if int(s) >= 400}
+        assert errors == EXPECTED_ERRORS[(method, path)] - KEYED, (method, path)
