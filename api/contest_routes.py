@@ -18,7 +18,7 @@ Id = Annotated[str, Path(min_length=1, max_length=64)]
 # Printable ASCII, no spaces: a UUID or any other unique token the client makes per request.
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128,
                                               pattern=r"^[\x21-\x7e]+$",
-                                              description="makes a retried vote count once (see above)")]
+                                              description="makes a retried request count once (see above)")]
 
 
 def get_contests(request: Request) -> ContestService:
@@ -28,14 +28,20 @@ def get_contests(request: Request) -> ContestService:
 
 ContestsDep = Annotated[ContestService, Depends(get_contests)]
 REPLAYED = {201: {"headers": {"Idempotent-Replayed": {
-    "description": "`true` when this answers a retry: the vote recorded for this Idempotency-Key before",
+    "description": "`true` when this answers a retry: what was stored for this Idempotency-Key before",
     "schema": {"type": "string", "enum": ["true"]}}}}}
 
 
-@router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED, responses=WITH_BODY)
-def create_contest(contest: ContestCreate, contests: ContestsDep) -> Contest:
-    """A themed contest; entries are scored against its theme."""
-    return contests.create_contest(contest)
+@router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED,
+             responses={**WITH_BODY, **REPLAYED})
+def create_contest(contest: ContestCreate, contests: ContestsDep, response: Response,
+                   idempotency_key: IdempotencyKey = None) -> Contest:
+    """A themed contest; entries are scored against its theme. With an `Idempotency-Key`, a retry
+    is answered with the contest created first (`Idempotent-Replayed: true`), not a second one."""
+    created, replayed = contests.create_contest(contest, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return created
 
 
 @router.get("/contests", response_model=list[Contest])
@@ -49,11 +55,17 @@ def get_contest(contest_id: Id, contests: ContestsDep) -> Contest:
 
 
 @router.post("/contests/{contest_id}/entries", response_model=Entry, status_code=status.HTTP_201_CREATED,
-             responses={**SCORING, **NOT_FOUND})
-def add_entry(contest_id: Id, post: Post, contests: ContestsDep, in_flight: InFlightDep) -> Entry:
-    """Score a post against the contest's theme, check it against earlier entries, store it."""
+             responses={**SCORING, **NOT_FOUND, **REPLAYED})
+def add_entry(contest_id: Id, post: Post, contests: ContestsDep, in_flight: InFlightDep, response: Response,
+              idempotency_key: IdempotencyKey = None) -> Entry:
+    """Score a post against the contest's theme, check it against earlier entries, store it. With an
+    `Idempotency-Key`, a retry is answered with the entry stored first (`Idempotent-Replayed: true`):
+    nothing is scored or stored again; the same key with another post is 422 `idempotency_key_reused`."""
     with in_flight:
-        return contests.add_entry(contest_id, post)
+        entry, replayed = contests.add_entry(contest_id, post, idempotency_key)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return entry
 
 
 @router.get("/contests/{contest_id}/entries", response_model=list[Entry], responses=IN_CONTEST)

@@ -429,27 +429,32 @@ def test_revisions_do_not_import_the_models():
     for path in (PROJECT_ROOT / "quality" / "contests" / "migrations" / "versions").glob("*.py"):
         source = path.read_text(encoding="utf-8")
         assert "quality.contests.tables" not in source, path.name
-    assert head_revision() == "0003"
+    assert head_revision() == "0004"
 
 
-def test_the_idempotency_revision_goes_down_and_up_keeping_every_vote(sqlite_url):
-    engine = make_engine(sqlite_url)
-    upgrade(engine, "0002")  # 0003 (member activities) is not downgraded: it would drop them
-    with ContestStore(engine, migrate=False) as store:
-        contest = new_contest(store)
+def test_the_key_revision_goes_down_and_up_keeping_every_contest_and_entry(sqlite_url):
+    """0004 (contests' and entries' Idempotency-Key) down and up: only the keys go. (0002's, the
+    judgements' keys, can no longer be downgraded from head: 0003 below it refuses, as it would
+    drop stored member activities.)"""
+    with ContestStore.from_url(sqlite_url) as store:
+        contest, replayed = store.record_contest(ContestCreate(name="长途之旅", theme="我的第一次长途旅行"), "c1")
+        assert not replayed
         a, b = add_entry(store, contest.id).id, add_entry(store, contest.id, text_="第二篇").id
         store.record_judgement(contest.id, PairJudgement(judge="王", winner=a, loser=b), "k1")
-        store.add_judgement(contest.id, PairJudgement(judge="李", winner=b, loser=a))
-        with store.engine.begin() as connection:
-            command.downgrade(alembic_config(connection), "0001")
-        assert current_revision(store.engine) == "0001"
+        with store.engine.connect() as connection:  # no transaction open: foreign keys off while tables are rebuilt
+            command.downgrade(alembic_config(connection), "0003")
+            connection.commit()
+        assert current_revision(store.engine) == "0003"
         with store.engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM judgements")).scalar() == 2
+            counts = [connection.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+                      for table in ("contests", "entries", "judgements")]
+        assert counts == [1, 2, 1]
     with ContestStore.from_url(sqlite_url) as store:  # migrates up again at start
         assert current_revision(store.engine) == head_revision()
-        assert [j.judge for j in store.judgements(contest.id)] == ["王", "李"]
-        assert not store.record_judgement(contest.id, PairJudgement(judge="王", winner=a, loser=b), "k1").replayed
-
+        assert [e.id for e in store.entries(contest.id)] == [a, b]
+        again, replayed = store.record_contest(ContestCreate(name="长途之旅", theme="我的第一次长途旅行"), "c1")
+        assert not replayed and again.id != contest.id  # the old key was dropped with its column
+        assert store.record_judgement(contest.id, PairJudgement(judge="王", winner=a, loser=b), "k1").replayed
 
 
 def test_a_database_that_cannot_be_opened_is_unavailable_not_an_internal_error(tmp_path):

@@ -180,6 +180,40 @@ def test_a_retried_vote_with_an_idempotency_key_counts_once(client, contest):
     assert len(client.get(url).json()) == before + 1
 
 
+def test_a_retried_contest_or_entry_with_an_idempotency_key_is_stored_once(client, service, monkeypatch):
+    body = {"name": "重试之旅", "theme": "我的第一次长途旅行"}
+    first = client.post("/contests", json=body, headers={"Idempotency-Key": "contest-retry-1"})
+    again = client.post("/contests", json=body, headers={"Idempotency-Key": "contest-retry-1"})
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert [c["id"] for c in client.get("/contests").json()].count(first.json()["id"]) == 1
+    reused = client.post("/contests", json={**body, "name": "另一个"}, headers={"Idempotency-Key": "contest-retry-1"})
+    assert reused.status_code == 422 and reused.json()["error"]["code"] == "idempotency_key_reused"
+
+    contest_id = first.json()["id"]
+    post = {"id": "trip-9", "title": "第一次自驾去青岛", "text": "从北京开到青岛，700公里，高速油耗6.2L。"}
+    url = f"/contests/{contest_id}/entries"
+    stored = client.post(url, json=post, headers={"Idempotency-Key": "entry-retry-1"})
+    assert stored.status_code == 201, stored.text
+    scored = []
+    original = service.score_with_inputs
+    monkeypatch.setattr(service, "score_with_inputs", lambda p: scored.append(p) or original(p))
+    replay = client.post(url, json=post, headers={"Idempotency-Key": "entry-retry-1"})
+    assert replay.status_code == 201 and replay.headers["idempotent-replayed"] == "true"
+    assert replay.json() == stored.json()  # the entry stored first, flags and all
+    assert scored == []  # nothing scored again
+    entries = client.get(url).json()
+    assert [e["id"] for e in entries] == [stored.json()["id"]]
+    assert "duplicate_text" not in entries[0]["flags"]
+    other = client.post(url, json={**post, "text": "另一篇"}, headers={"Idempotency-Key": "entry-retry-1"})
+    assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
+    # The same key in another contest is another request.
+    elsewhere = client.post("/contests", json={"name": "别处", "theme": "夜景"}).json()["id"]
+    assert client.post(f"/contests/{elsewhere}/entries", json=post,
+                       headers={"Idempotency-Key": "entry-retry-1"}).headers.get("idempotent-replayed") is None
+
+
 def test_quality_rank_ranks_a_file_without_storage(tmp_path, capsys, photo_b64, monkeypatch):
     posts = tmp_path / "entries.jsonl"
     rows = [{"id": "trip", "title": "川藏线十天", "text": TRIP, "images": [{"data": photo_b64}]},

@@ -6,6 +6,8 @@ The API and the judges' page call this; `quality rank` calls `rank_posts` (no st
 
 from __future__ import annotations
 
+import hashlib
+
 import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass
@@ -98,8 +100,9 @@ class ContestService:
         self.store.close()
 
     # -- contests and entries -------------------------------------------------------------
-    def create_contest(self, contest: ContestCreate) -> Contest:
-        return self.store.create_contest(contest)
+    def create_contest(self, contest: ContestCreate, idempotency_key: str | None = None) -> tuple[Contest, bool]:
+        """The contest created, and whether this replays an earlier request with the same key."""
+        return self.store.record_contest(contest, idempotency_key)
 
     def get_contest(self, contest_id: str) -> Contest:
         return self.store.get_contest(contest_id)
@@ -111,9 +114,15 @@ class ContestService:
         with self._locks_lock:
             return self._entry_locks.setdefault(contest_id, threading.Lock())
 
-    def add_entry(self, contest_id: str, post: Post) -> Entry:
-        """Score the post against the contest's theme, check it against earlier entries, store it."""
+    def add_entry(self, contest_id: str, post: Post, idempotency_key: str | None = None) -> tuple[Entry, bool]:
+        """Score the post against the contest's theme, check it against earlier entries, store it;
+        and whether this replays an earlier request with the same key (then nothing is scored or
+        stored: the entry stored then is the answer)."""
         contest = self.store.get_contest(contest_id)
+        request_sha256 = hashlib.sha256(post.model_dump_json().encode()).hexdigest() if idempotency_key else None
+        earlier = self.store.entry_with_key(contest_id, idempotency_key, request_sha256)
+        if earlier is not None:
+            return earlier.to_entry(thumbnail_path), True
         new = score_entry(self.scorer, post, contest.theme, "new", thumbnails=True)
         with self._lock_for(contest_id):
             earlier = [Candidate(id=entry_id, phashes=phashes, text_sha256=sha, text_embedding=embedding)
@@ -126,8 +135,9 @@ class ContestService:
                 model_version=result.versions.models, rubric_version=result.versions.rubric,
                 audition_score=result.audition.score, flags=entry_flags(result, found, self.scorer.rubric),
                 duplicate_of=found.duplicate_of, images=new.images, text_embedding=new.candidate.text_embedding,
-                text_sha256=new.candidate.text_sha256)
-        return stored.to_entry(thumbnail_path)
+                text_sha256=new.candidate.text_sha256, idempotency_key=idempotency_key,
+                request_sha256=request_sha256)
+        return stored.to_entry(thumbnail_path), stored.replayed
 
     def entries(self, contest_id: str) -> list[Entry]:
         return [entry.to_entry(thumbnail_path) for entry in self.store.entries(contest_id)]

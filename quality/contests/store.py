@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 import numpy as np
@@ -73,6 +73,7 @@ class StoredEntry:
     images: list[StoredImage] = field(default_factory=list)
     text_embedding: np.ndarray | None = None  # float32, 1-D
     text_sha256: str | None = None
+    replayed: bool = False  # returned for a retried Idempotency-Key: stored by an earlier request
 
     def __eq__(self, other: object) -> bool:
         # Field by field; the embedding (a numpy array) by value.
@@ -123,11 +124,29 @@ class ContestStore(Store):
     # --- contests -------------------------------------------------------------------------
 
     def create_contest(self, contest: ContestCreate) -> Contest:
+        return self.record_contest(contest)[0]
+
+    def record_contest(self, contest: ContestCreate, idempotency_key: str | None = None) -> tuple[Contest, bool]:
+        """`create_contest`, once per `idempotency_key`: with a key seen before, the contest created
+        then and True (replayed); the same key with another contest is `InvalidInput`
+        (idempotency_key_reused)."""
         row = ContestRow(id=new_id(), name=contest.name, theme=contest.theme, description=contest.description,
-                         created_at=utc_now())
-        with self._write.begin() as session:
-            session.add(row)
-        return _contest(row, 0, 0)
+                         created_at=utc_now(), idempotency_key=idempotency_key,
+                         request_sha256=_sha256(contest.model_dump_json()) if idempotency_key else None)
+        try:
+            with self._write.begin() as session:
+                earlier = _row_with_key(session, ContestRow, idempotency_key)
+                if earlier is None:
+                    session.add(row)
+        except IntegrityError:  # the same key committed by another request meanwhile (PostgreSQL)
+            with self._read.begin() as session:
+                earlier = _row_with_key(session, ContestRow, idempotency_key)
+            if earlier is None:
+                raise
+        if earlier is None:
+            return _contest(row, 0, 0), False
+        _same_request(earlier, row.request_sha256, "contest")
+        return self.get_contest(earlier.id), True
 
     def get_contest(self, contest_id: str) -> Contest:
         """The contest with its entry and judgement counts; `NotFound` if there is none."""
@@ -163,9 +182,12 @@ class ContestStore(Store):
         images: Sequence[StoredImage] = (),
         text_embedding: np.ndarray | None = None,
         text_sha256: str | None = None,
+        idempotency_key: str | None = None,
+        request_sha256: str | None = None,
     ) -> StoredEntry:
         """Store a scored entry and its images' hashes and thumbnails; committed on return.
-        `NotFound` for an unknown contest."""
+        `NotFound` for an unknown contest. With an `idempotency_key` this contest has seen (by
+        `request_sha256`, the post sent with it), the entry stored then is returned (`replayed`)."""
         indexes = [image.index for image in images]
         if len(set(indexes)) != len(indexes):
             raise InvalidInput(f"image indexes repeat: {indexes}", field="images")
@@ -177,16 +199,44 @@ class ContestStore(Store):
             text=text, parent_text=parent_text, result=result, model_version=model_version,
             rubric_version=rubric_version, audition_score=float(audition_score), flags=list(flags),
             duplicate_of=list(duplicate_of), text_embedding=embedding, text_sha256=text_sha256,
+            idempotency_key=idempotency_key, request_sha256=request_sha256,
         )
         image_rows = [EntryImageRow(entry_id=row.id, index=image.index, phash=image.phash, width=image.width,
                                     height=image.height, thumbnail=image.thumbnail)
                       for image in sorted(images, key=lambda image: image.index)]
-        with self._write.begin() as session:
-            _require_contest(session, contest_id)
-            session.add(row)
-            session.flush()  # the entry before its images: foreign keys are checked per statement
-            session.add_all(image_rows)
+        try:
+            with self._write.begin() as session:
+                _require_contest(session, contest_id)
+                if (earlier := self._entry_with_key(session, contest_id, idempotency_key, request_sha256)) is not None:
+                    return earlier
+                session.add(row)
+                session.flush()  # the entry before its images: foreign keys are checked per statement
+                session.add_all(image_rows)
+        except IntegrityError:  # the same key committed by another request meanwhile (PostgreSQL)
+            with self._read.begin() as session:
+                earlier = self._entry_with_key(session, contest_id, idempotency_key, request_sha256)
+            if earlier is None:
+                raise
+            return earlier
         return _stored_entry(row, image_rows)
+
+    def entry_with_key(self, contest_id: str, idempotency_key: str | None,
+                       request_sha256: str | None) -> StoredEntry | None:
+        """The entry stored with this key (`replayed`), None if none; `InvalidInput`
+        (idempotency_key_reused) when the key came with another post."""
+        with self._read.begin() as session:
+            return self._entry_with_key(session, contest_id, idempotency_key, request_sha256)
+
+    @staticmethod
+    def _entry_with_key(session: Session, contest_id: str, key: str | None, request_sha256: str | None):
+        if key is None:
+            return None
+        row = session.scalar(select(EntryRow).where(EntryRow.contest_id == contest_id,
+                                                    EntryRow.idempotency_key == key))
+        if row is None:
+            return None
+        _same_request(row, request_sha256, "entry")
+        return replace(_stored_entry(row, _images_of(session, [row.id]).get(row.id, [])), replayed=True)
 
     def entries(self, contest_id: str) -> list[StoredEntry]:
         """The contest's entries in the order they were added (images without thumbnail bytes).
@@ -409,6 +459,19 @@ def _judgement_with_key(session: Session, contest_id: str, key: str | None) -> J
         return None
     return session.scalar(select(JudgementRow).where(JudgementRow.contest_id == contest_id,
                                                      JudgementRow.idempotency_key == key))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _row_with_key(session: Session, table, key: str | None):
+    return None if key is None else session.scalar(select(table).where(table.idempotency_key == key))
+
+
+def _same_request(earlier, request_sha256: str | None, what: str) -> None:
+    if earlier.request_sha256 != request_sha256:
+        raise InvalidInput(f"this Idempotency-Key was already used for another {what}", code="idempotency_key_reused")
 
 
 def _replayed(earlier: JudgementRow, request_sha256: str | None) -> Recorded:

@@ -83,12 +83,16 @@ class Base(DeclarativeBase):
 
 class ContestRow(Base):
     __tablename__ = "contests"
+    # A client's Idempotency-Key names one contest (a retried create finds it again).
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     theme: Mapped[str] = mapped_column(Text)
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class EntryRow(Base):
@@ -101,6 +105,8 @@ class EntryRow(Base):
         UniqueConstraint("contest_id", "id"),
         Index("ix_entries_contest_id_created_at", "contest_id", "created_at"),
         Index("ix_entries_contest_id_text_sha256", "contest_id", "text_sha256"),
+        # A client's Idempotency-Key names one entry per contest (a retried post finds it again).
+        UniqueConstraint("contest_id", "idempotency_key"),
     )
 
     id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
@@ -119,6 +125,8 @@ class EntryRow(Base):
     duplicate_of: Mapped[list] = mapped_column(JSON)
     text_embedding: Mapped[bytes | None] = mapped_column(LargeBinary)  # little-endian float32
     text_sha256: Mapped[str | None] = mapped_column(String(64))  # of the normalised text
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
+    request_sha256: Mapped[str | None] = mapped_column(String(64))  # of the post sent with that key
 
 
 class EntryImageRow(Base):
