@@ -15,6 +15,7 @@ from api.limits import BodySizeLimit, InFlightLimit
 from api.member_routes import router as member_router
 from api.metrics import Metrics, MetricsMiddleware
 from api.openapi import install_openapi
+from api.quotas import Budgets
 from api.routes import router
 from api.ui_routes import router as ui_router
 from quality.batching import MicroBatcher
@@ -83,5 +84,8 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     # Outermost: no key, no body read (api/auth.py; a no-op without QUALITY_API_KEYS).
-    app.add_middleware(ApiKeyAuth, keys=api_keys)
+    app.state.budgets = Budgets()  # the keys' request rates and daily post quotas (api/quotas.py)
+    app.add_middleware(ApiKeyAuth, keys=api_keys, budgets=app.state.budgets,
+                       on_key=lambda name, status: app.state.metrics.observe_key(
+                           name, "allowed" if status is None else "rate_limited"))
     return app

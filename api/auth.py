@@ -41,6 +41,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.errors import error_body
+from api.quotas import Budgets, InvalidLimits, KeyLimits, retry_after
 from api.routing import flat_routes
 
 log = logging.getLogger("quality.auth")
@@ -86,7 +87,7 @@ KEY_PREFIX = "qk_"
 SECRET_PARAMS = frozenset({"key", "api_key", "token", "access_token"})
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
 COOKIE_SAFE = re.compile(r"[A-Za-z0-9_.~-]{1,256}")
-ENTRY_PATTERN = re.compile(r"sha256:([0-9a-f]{64}):([a-z+]+)(?::(.*))?")
+ENTRY_PATTERN = re.compile(r"sha256:([0-9a-f]{64}):([a-z+]+)(?::([^:]*))?(?::(.*))?")
 
 
 class InvalidApiKeys(ValueError):
@@ -98,6 +99,7 @@ class ApiKey:
     digest: bytes  # sha256 of the key
     scopes: frozenset[str]
     name: str
+    limits: KeyLimits = KeyLimits()  # its request rate and daily post quota (api.quotas)
 
     def allows(self, needed: str) -> bool:
         return needed in (OPEN, ANY_KEY) or "admin" in self.scopes or needed in self.scopes
@@ -125,26 +127,33 @@ def parse_api_keys(text: str | None) -> list[ApiKey]:
         if not match:
             # The entry itself is not echoed: it might be a clear key pasted by mistake.
             raise InvalidApiKeys(f"QUALITY_API_KEYS entry {number} is not 'sha256:<64 lowercase hex>:"
-                                 "<scope>[+<scope>...][:<name>]' (make one with `quality keys new`)")
-        digest, scopes, name = match.groups()
+                                 "<scope>[+<scope>...][:<name>[:<limits>]]' (make one with `quality keys new`)")
+        digest, scopes, name, limits_text = match.groups()
         try:
             scope_set = parse_scopes(scopes)
         except InvalidApiKeys as error:
             raise InvalidApiKeys(f"QUALITY_API_KEYS entry {number}: {error}") from None
         if name is not None and not NAME_PATTERN.fullmatch(name):
             raise InvalidApiKeys(f"QUALITY_API_KEYS entry {number}: a name is 1-64 of A-Z a-z 0-9 _ . @ -")
-        keys.append(ApiKey(bytes.fromhex(digest), scope_set, name or f"key-{number}"))
+        try:
+            limits = KeyLimits.parse(limits_text)
+        except InvalidLimits as error:
+            raise InvalidApiKeys(f"QUALITY_API_KEYS entry {number}: {error}") from None
+        keys.append(ApiKey(bytes.fromhex(digest), scope_set, name or f"key-{number}", limits))
     return keys
 
 
-def new_key(scopes: str, name: str | None = None) -> tuple[str, str]:
+def new_key(scopes: str, name: str | None = None, limits: KeyLimits | None = None) -> tuple[str, str]:
     """A new random key and its `QUALITY_API_KEYS` entry (the only place the clear key appears)."""
     scope_set = parse_scopes(scopes)
     if name is not None and not NAME_PATTERN.fullmatch(name):
         raise InvalidApiKeys("a name is 1-64 of A-Z a-z 0-9 _ . @ -")
+    limits_text = limits.text() if limits is not None else ""
+    if limits_text and name is None:
+        raise InvalidApiKeys("a key with limits needs a name (its budget and /metrics are kept by name)")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     entry = f"sha256:{hash_key(key)}:{'+'.join(s for s in SCOPES if s in scope_set)}"
-    return key, entry + (f":{name}" if name else "")
+    return key, entry + (f":{name}" if name else "") + (f":{limits_text}" if limits_text else "")
 
 
 def find_key(keys: list[ApiKey], presented: str) -> ApiKey | None:
@@ -192,16 +201,20 @@ def route_access(path: str, method: str) -> RouteAccess:
     page = path in PAGE_ROUTES and safe
     # 403: a key without the scope (impossible for ANY_KEY), or a cookie on a cross-site unsafe method.
     forbidden = needed != ANY_KEY or (cookie and not safe)
-    statuses = [401] + ([403] if forbidden else []) + ([303] if page else [])
+    statuses = [401, 429] + ([403] if forbidden else []) + ([303] if page else [])
     return RouteAccess(needed, cookie=cookie, page=page, statuses=tuple(sorted(statuses)))
 
 
 class ApiKeyAuth:
     """ASGI middleware: the outermost layer, so nothing (not even the body) is read before the key."""
 
-    def __init__(self, app: ASGIApp, keys: list[ApiKey]):
+    def __init__(self, app: ASGIApp, keys: list[ApiKey], budgets: Budgets | None = None, on_key=None):
+        """`budgets`: the keys' request rates (api.quotas); `on_key(name, status)`: called for every
+        request a key made, with the status when this layer answered it (429) else None."""
         self.app = app
         self.keys = keys
+        self.budgets = budgets or Budgets()
+        self.on_key = on_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -247,6 +260,15 @@ class ApiKeyAuth:
                              "a request authenticated by cookie must come from this server's own pages",
                              template, name=key.name)
             return
+        wait = self.budgets.take_request(key.name, key.limits)
+        if self.on_key is not None:
+            self.on_key(key.name, None if wait is None else 429)
+        if wait is not None:
+            await self._deny(scope, send, 429, "rate_limited",
+                             f"this API key's rate ({key.limits.rate:g} requests/s) is used up; retry after "
+                             f"Retry-After seconds", template, name=key.name, retry=wait)
+            return
+        scope.setdefault("state", {})["api_key"] = key  # for the routes' post quota (request.state.api_key)
         await self.app(scope, receive, send)
 
     async def _known_key_with_scope(self, scope: Scope, send: Send, presented: str, needed: str, template: str):
@@ -277,16 +299,19 @@ class ApiKeyAuth:
         await send({"type": "http.response.body", "body": b""})
 
     async def _deny(self, scope: Scope, send: Send, status: int, code: str, message: str, template: str | None,
-                    *, name: str | None = None, error: str | None = None) -> None:
+                    *, name: str | None = None, error: str | None = None, retry: float | None = None) -> None:
         client = (scope.get("client") or ("?",))[0]
         # What is logged: the client address, method, route template, status and the key's name. Never a key.
-        log.warning("auth %d %s %s from %s%s", status, scope["method"], template or "(no route)", client,
+        log.log(logging.DEBUG if status == 429 else logging.WARNING,  # a flood must not flood the log
+                "auth %d %s %s from %s%s", status, scope["method"], template or "(no route)", client,
                     f" key={name}" if name else "")
         body = _json(error_body(code, message))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
             challenge = 'Bearer realm="quality"' + (f', error="{error}"' if error else "")
             headers.append((b"www-authenticate", challenge.encode()))
+        if retry is not None:
+            headers.append((b"retry-after", retry_after(retry).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -58,10 +58,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_keys_new(args: argparse.Namespace) -> int:
     """A new random API key, printed once (stdout line 1), and its QUALITY_API_KEYS entry (line 2)."""
     from api.auth import InvalidApiKeys, new_key
+    from api.quotas import InvalidLimits, KeyLimits
 
     try:
-        key, entry = new_key(args.scope, args.name)
-    except InvalidApiKeys as error:
+        limits = KeyLimits.parse(";".join(f"{name}={value:g}" for name, value in (
+            ("rate", args.rate), ("burst", args.burst), ("posts_per_day", args.posts_per_day)) if value is not None))
+        key, entry = new_key(args.scope, args.name, limits)
+    except (InvalidLimits, InvalidApiKeys) as error:
         print(f"quality keys: {error}", file=sys.stderr)
         return 2
     print(key)
@@ -396,6 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     keys_new = key_commands.add_parser("new", help="make a key: prints it once, and its QUALITY_API_KEYS entry")
     keys_new.add_argument("--scope", required=True, help="score, judge, admin, or several joined by '+'")
     keys_new.add_argument("--name", default=None, help="who holds it (logged on refusals; A-Z a-z 0-9 _ . @ -)")
+    keys_new.add_argument("--rate", type=float, default=None, help="requests per second this key may make (429 past it)")
+    keys_new.add_argument("--burst", type=float, default=None, help="requests it may make at once (default 2 x rate)")
+    keys_new.add_argument("--posts-per-day", type=int, default=None,
+                          help="posts it may have scored per UTC day (429 quota_exceeded past it)")
     keys_new.set_defaults(handler=cmd_keys_new)
 
     score = commands.add_parser("score", help="score a JSONL/CSV/Parquet file of posts")

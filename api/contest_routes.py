@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
 from api.openapi import DATABASE, IN_CONTEST, NOT_FOUND, SCORING, WITH_BODY
-from api.routes import InFlightDep, opened_once
+from api.routes import InFlightDep, charge_posts, opened_once
 from quality.contests.schemas import Contest, ContestCreate, Entry, Judgement, JudgementRecord, Ranking, RankingInputs
 from quality.contests.service import ContestService
 from quality.schemas import Post
@@ -57,10 +57,11 @@ def get_contest(contest_id: Id, contests: ContestsDep) -> Contest:
 @router.post("/contests/{contest_id}/entries", response_model=Entry, status_code=status.HTTP_201_CREATED,
              responses={**SCORING, **NOT_FOUND, **REPLAYED})
 def add_entry(contest_id: Id, post: Post, contests: ContestsDep, in_flight: InFlightDep, response: Response,
-              idempotency_key: IdempotencyKey = None) -> Entry:
+              request: Request, idempotency_key: IdempotencyKey = None) -> Entry:
     """Score a post against the contest's theme, check it against earlier entries, store it. With an
     `Idempotency-Key`, a retry is answered with the entry stored first (`Idempotent-Replayed: true`):
     nothing is scored or stored again; the same key with another post is 422 `idempotency_key_reused`."""
+    charge_posts(request, 1)
     with in_flight:
         entry, replayed = contests.add_entry(contest_id, post, idempotency_key)
     if replayed:

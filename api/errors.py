@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +34,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(QualityError)
     async def _quality_error(_: Request, error: QualityError) -> JSONResponse:
         headers = {"Retry-After": "1"} if error.status_code == 503 else None
+        if error.status_code == 429:
+            headers = {"Retry-After": str(max(1, math.ceil(getattr(error, "retry_after", 1))))}
         return JSONResponse(error_body(error.code, error.message, error.field), error.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 
 from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING
-from api.routes import InFlightDep, opened_once
+from api.routes import InFlightDep, charge_posts, opened_once
 from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
                                      TierName)
+from quality.members.scoring import needs_scoring
 from quality.members.service import MemberService
 
 router = APIRouter(tags=["members"])
@@ -33,21 +34,23 @@ StatelessDep = Annotated[MemberService, Depends(get_stateless_members)]
 
 
 @router.post("/members/profile", response_model=MemberProfile, responses=SCORING)
-def profile(request: ProfileRequest, members: StatelessDep, in_flight: InFlightDep) -> MemberProfile:
+def profile(body: ProfileRequest, members: StatelessDep, in_flight: InFlightDep, request: Request) -> MemberProfile:
     """A member's profile from the history sent (≤ 5,000 activities): the four stages with figures
     and evidence naming activity ids, the suggested tier with reasons, and what the next tier still
     needs. Activities with content and no `score` are scored once now (≤ 256 per call)."""
+    charge_posts(request, sum(map(needs_scoring, body.activities)))
     with in_flight:
-        return members.profile(request)
+        return members.profile(body)
 
 
 @router.post("/members/{member_id}/activities", response_model=StoredCount,
              responses={**SCORING, **DATABASE})
 def add_activities(member_id: MemberId, batch: ActivitiesBatch, members: MembersDep,
-                   in_flight: InFlightDep) -> StoredCount:
+                   in_flight: InFlightDep, request: Request) -> StoredCount:
     """Store activities (≤ 256), idempotent by activity `id`: a retried batch stores nothing twice;
     an id already stored with other content is 422 `activity_id_reused`. Stored durably before
     the answer. Content without a score is scored once, now."""
+    charge_posts(request, sum(map(needs_scoring, batch.activities)))
     with in_flight:
         return members.add_activities(member_id, batch.activities)
 

@@ -18,6 +18,11 @@ class Metrics:
         )
         self.items = Counter("quality_scored_items_total", "posts scored", registry=self.registry)
         self.in_flight = Gauge("quality_in_flight_requests", "scoring requests in flight", registry=self.registry)
+        # Per API key, by the key's name from QUALITY_API_KEYS (api.quotas): requests and posts.
+        self.key_requests = Counter("quality_key_requests_total", "requests per API key name and outcome",
+                                    ["key", "outcome"], registry=self.registry)
+        self.key_posts = Counter("quality_key_posts_total", "posts counted against each key's daily quota",
+                                 ["key"], registry=self.registry)
         # POST /score micro-batching (quality.batching): posts waiting, batch sizes, model time per batch.
         self.batch_pending = Gauge("quality_batch_pending_posts", "posts waiting to be batched (decoding or queued)",
                                    registry=self.registry)
@@ -27,6 +32,10 @@ class Metrics:
             "quality_batch_seconds", "time to score one micro-batch", registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+
+    def observe_key(self, name: str, outcome: str) -> None:
+        """A request by the key named `name` (never the key): allowed, rate_limited or quota_exceeded."""
+        self.key_requests.labels(name, outcome).inc()
 
     def observe_batch(self, size: int, seconds: float) -> None:
         """Called by the batcher's worker after each batch."""

@@ -81,6 +81,11 @@ def _auth_responses(access, method: str) -> dict[str, dict]:
                            "own pages")
         out["403"] = {"description": f"{'; or '.join(reasons)} (forbidden; only when QUALITY_API_KEYS is set)",
                       "content": _error_content()}
+    if 429 in access.statuses:
+        out["429"] = {
+            "description": "the key's request rate is used up (rate_limited), or for a route that scores posts "
+                           "its daily post quota (quota_exceeded): retry after Retry-After (keys with limits only)",
+            "headers": RETRY_AFTER, "content": _error_content()}
     if 303 in access.statuses:
         out["303"] = {
             "description": f"with `?key=<key>` ({scope}, when QUALITY_API_KEYS is set): the key is set as an "

@@ -13,6 +13,7 @@ from api.limits import InFlightLimit
 from api.metrics import Metrics
 from api.openapi import SCORING
 from quality.batching import MicroBatcher
+from quality.errors import QuotaExceeded
 from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, ServiceInfo
 from quality.service import QualityService
 
@@ -48,6 +49,21 @@ async def get_batcher(request: Request) -> MicroBatcher | None:
     return getattr(request.app.state, "batcher", None)
 
 
+def charge_posts(request: Request, posts: int) -> None:
+    """Count `posts` against the calling key's daily quota (api.quotas); 429 `quota_exceeded`
+    with Retry-After when it would go over (nothing is counted then). No key, no quota."""
+    key = getattr(request.state, "api_key", None)
+    if key is None or key.limits.posts_per_day is None:
+        return
+    wait = request.app.state.budgets.charge_posts(key.name, key.limits, posts)
+    metrics: Metrics = request.app.state.metrics
+    if wait is not None:
+        metrics.observe_key(key.name, "quota_exceeded")
+        raise QuotaExceeded(f"this API key's daily quota ({key.limits.posts_per_day} posts per UTC day) would be "
+                            f"exceeded by {posts} more", retry_after=wait)
+    metrics.key_posts.labels(key.name).inc(posts)
+
+
 ServiceDep = Annotated[QualityService, Depends(get_service)]
 InFlightDep = Annotated[InFlightLimit, Depends(get_in_flight)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
@@ -55,8 +71,9 @@ BatcherDep = Annotated[MicroBatcher | None, Depends(get_batcher)]
 
 @router.post("/score", response_model=ScoreResult, responses=SCORING, tags=["scoring"])
 async def score(post: Post, service: ServiceDep, in_flight: InFlightDep, batcher: BatcherDep,
-                metrics: MetricsDep) -> ScoreResult:
+                metrics: MetricsDep, request: Request) -> ScoreResult:
     """Score one post or reply."""
+    charge_posts(request, 1)
     if batcher is None:
         result = await run_in_threadpool(_score_alone, service, in_flight, post)
     else:
@@ -75,8 +92,10 @@ def _score_alone(service: QualityService, in_flight: InFlightLimit, post: Post) 
 
 
 @router.post("/score/batch", response_model=BatchResponse, responses=SCORING, tags=["scoring"])
-def score_batch(batch: BatchRequest, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep) -> BatchResponse:
+def score_batch(batch: BatchRequest, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep,
+                request: Request) -> BatchResponse:
     """Score up to 256 posts; results come back in the same order."""
+    charge_posts(request, len(batch.items))
     with in_flight:
         # Scored in slices; past the request timeout the rest is abandoned (503 "timeout").
         results = service.score_batch(batch.items, deadline=time.monotonic() + service.settings.request_timeout_s)

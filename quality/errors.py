@@ -63,6 +63,17 @@ class Overloaded(QualityError):
     code = "overloaded"
 
 
+class QuotaExceeded(QualityError):
+    """A key's daily post quota is used up (api.quotas): retry after `retry_after` seconds."""
+
+    status_code = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class Unavailable(QualityError):
     """A service the request needs (the contest database) cannot be reached right now: 503, retry."""
 

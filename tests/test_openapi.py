@@ -23,7 +23,7 @@ from quality.settings import Limits
 from tests.conftest import b64
 
 ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-KEYED = {401, 403}  # with QUALITY_API_KEYS set: no (valid) key, a key without the route's scope
+KEYED = {401, 403, 429}  # with QUALITY_API_KEYS set: no (valid) key, a key without the route's scope, its budget
 IN_CONTEST = KEYED | {404, 422}  # a contest (entry, image) in the path: unknown, or a malformed id
 WITH_BODY = KEYED | {413, 422}  # any JSON body: the body limit, validation
 SCORING = WITH_BODY | {415, 503}  # posts are decoded and scored: images, the in-flight bound
@@ -31,7 +31,7 @@ SCORING = WITH_BODY | {415, 503}  # posts are decoded and scored: images, the in
 # The error statuses each operation can give: the spec this test holds the schema to.
 EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
     ("GET", "/health"): set(),
-    ("GET", "/info"): {401},  # any key will do: no 403
+    ("GET", "/info"): {401, 429},  # any key will do: no 403
     ("GET", "/metrics"): KEYED,
     ("POST", "/score"): SCORING,
     ("POST", "/score/batch"): SCORING,
@@ -240,6 +240,6 @@ def test_without_keys_the_document_declares_no_auth_and_requests_need_none(servi
     assert "securitySchemes" not in document.get("components", {})
     for method, path, operation in operations(document):
         assert "security" not in operation and "x-required-scope" not in operation, (method, path)
-        assert not {"401", "403", "303"} & set(operation["responses"]), (method, path)
+        assert not {"401", "403", "303", "429"} & set(operation["responses"]), (method, path)
         errors = {int(s) for s in operation["responses"] if int(s) >= 400}
         assert errors == EXPECTED_ERRORS[(method, path)] - KEYED, (method, path)
