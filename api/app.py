@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from api.audit_routes import router as audit_router
 from api.auth import ApiKeyAuth, parse_api_keys
 from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
@@ -59,8 +60,9 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
                 await run_in_threadpool(app.state.batcher.stop, settings.request_timeout_s)
             if getattr(app.state, "contests", None) is not None:
                 app.state.contests.close()
-            if getattr(app.state, "members", None) is not None:
-                app.state.members.close()
+            for opened in ("members", "audit"):
+                if getattr(app.state, opened, None) is not None:
+                    getattr(app.state, opened).close()
 
     app = FastAPI(
         title="quality",
@@ -76,9 +78,11 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.state.settings = settings
     app.state.contests = None  # opened on first use (api.contest_routes.get_contests)
     app.state.members = None  # opened on first use (api.member_routes.get_members)
+    app.state.audit = None  # opened on first use (api.audit_routes.get_audit)
     app.include_router(router)
     app.include_router(contest_router)
     app.include_router(member_router)
+    app.include_router(audit_router)
     app.include_router(ui_router)
     install_openapi(app, keys_configured=bool(api_keys))  # errors, and keys when set, in /openapi.json
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

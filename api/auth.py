@@ -70,6 +70,7 @@ ROUTE_SCOPES: dict[str, str] = {
     "/members/{member_id}/activities": "score",
     "/members/{member_id}": "judge",
     "/members": "judge",
+    "/audit": "admin",
     "/ui/members/{member_id}": "judge",
     "/openapi.json": ANY_KEY,
     "/docs": ANY_KEY,

@@ -300,6 +300,30 @@ def cmd_eval_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    """The audit trail (quality.contests.audit), oldest first, one JSON object per line."""
+    from quality.contests.audit import AuditLog
+    from quality.errors import QualityError
+    from quality.settings import Settings
+
+    with AuditLog.from_url(Settings().contest_database_url) as log:
+        after, left = args.after, args.limit
+        try:
+            while left is None or left > 0:
+                page = log.page(after, min(1000, left) if left is not None else 1000)
+                for entry in page.entries:
+                    print(entry.model_dump_json())
+                if left is not None:
+                    left -= len(page.entries)
+                if page.next_after is None:
+                    break
+                after = page.next_after
+        except QualityError as error:
+            print(f"quality audit: {error.message}", file=sys.stderr)
+            return 2
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     return TRAIN_TARGETS[args.target].load().main(args)
 
@@ -470,6 +494,11 @@ def build_parser() -> argparse.ArgumentParser:
         target_parser.set_defaults(handler=cmd_train)
 
     add_members_command(commands, add_engine_arguments)
+
+    audit = commands.add_parser("audit", help="the audit trail of acknowledged writes, oldest first (JSON lines)")
+    audit.add_argument("--after", type=int, default=0, help="only entries after this id")
+    audit.add_argument("--limit", type=int, default=None, help="at most this many entries")
+    audit.set_defaults(handler=cmd_audit)
 
     models = commands.add_parser("models", help="every model in use, with version, source, sha256, licence")
     models.add_argument("--json", action="store_true")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Request, Response, status
 
 from api.openapi import DATABASE, IN_CONTEST, NOT_FOUND, SCORING, WITH_BODY
+from api.audit_routes import audit
 from api.routes import InFlightDep, charge_posts, opened_once
 from quality.contests.schemas import Contest, ContestCreate, Entry, Judgement, JudgementRecord, Ranking, RankingInputs
 from quality.contests.service import ContestService
@@ -34,11 +35,12 @@ REPLAYED = {201: {"headers": {"Idempotent-Replayed": {
 
 @router.post("/contests", response_model=Contest, status_code=status.HTTP_201_CREATED,
              responses={**WITH_BODY, **REPLAYED})
-def create_contest(contest: ContestCreate, contests: ContestsDep, response: Response,
+def create_contest(contest: ContestCreate, contests: ContestsDep, response: Response, request: Request,
                    idempotency_key: IdempotencyKey = None) -> Contest:
     """A themed contest; entries are scored against its theme. With an `Idempotency-Key`, a retry
     is answered with the contest created first (`Idempotent-Replayed: true`), not a second one."""
     created, replayed = contests.create_contest(contest, idempotency_key)
+    audit(request, created.id, idempotency_key, {"replayed": True} if replayed else None)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return created
@@ -64,6 +66,7 @@ def add_entry(contest_id: Id, post: Post, contests: ContestsDep, in_flight: InFl
     charge_posts(request, 1)
     with in_flight:
         entry, replayed = contests.add_entry(contest_id, post, idempotency_key)
+    audit(request, entry.id, idempotency_key, {"contest": contest_id, **({"replayed": True} if replayed else {})})
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return entry
@@ -99,7 +102,7 @@ def ranking(contest_id: Id, contests: ContestsDep) -> Response:
 @router.post("/contests/{contest_id}/judgements", response_model=RankingInputs,
              status_code=status.HTTP_201_CREATED, responses={**WITH_BODY, **NOT_FOUND, **REPLAYED})
 def add_judgement(contest_id: Id, judgement: Judgement, contests: ContestsDep, response: Response,
-                  idempotency_key: IdempotencyKey = None) -> RankingInputs:
+                  request: Request, idempotency_key: IdempotencyKey = None) -> RankingInputs:
     """A judge's preference (`winner` over `loser`) or direct score (`entry`, `score` 0-100). Stored
     durably before the answer: a 201 is never lost.
 
@@ -108,6 +111,8 @@ def add_judgement(contest_id: Id, judgement: Judgement, contests: ContestsDep, r
     then (`Idempotent-Replayed: true`) and not counted twice; the same key with another vote is
     422 `idempotency_key_reused`."""
     inputs, replayed = contests.add_judgement(contest_id, judgement, idempotency_key)
+    audit(request, inputs.judgement.id, idempotency_key,
+          {"contest": contest_id, **({"replayed": True} if replayed else {})})
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return inputs

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 
 from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING
+from api.audit_routes import audit
 from api.routes import InFlightDep, charge_posts, opened_once
 from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
                                      TierName)
@@ -52,7 +53,9 @@ def add_activities(member_id: MemberId, batch: ActivitiesBatch, members: Members
     the answer. Content without a score is scored once, now."""
     charge_posts(request, sum(map(needs_scoring, batch.activities)))
     with in_flight:
-        return members.add_activities(member_id, batch.activities)
+        counts = members.add_activities(member_id, batch.activities)
+    audit(request, member_id, None, counts.model_dump())
+    return counts
 
 
 @router.get("/members/{member_id}", response_model=MemberProfile, responses={**MEMBER_NOT_FOUND, **INVALID, **DATABASE})

@@ -151,6 +151,17 @@ class Judges:
                     time.sleep(0.05)  # no hot loop while the database is down
 
 
+def audited_targets(base: str) -> list[str]:
+    """The target of every row of the audit trail, through GET /audit (no keys set: open)."""
+    targets, after = [], 0
+    while True:
+        page = httpx.get(f"{base}/audit", params={"after": after, "limit": 1000}, timeout=30).json()
+        targets += [entry["target"] for entry in page["entries"]]
+        if page["next_after"] is None:
+            return targets
+        after = page["next_after"]
+
+
 def stored_judgements(base: str, contest: str) -> set[str]:
     answer = httpx.get(f"{base}/contests/{contest}/judgements", timeout=30)
     assert answer.status_code == 200, answer.text
@@ -204,6 +215,9 @@ def test_no_acknowledged_judgement_is_lost_when_the_server_is_killed(quality_ent
         missing = set(judges.acknowledged) - stored_judgements(base, contest)
         assert not missing, f"{len(missing)} of {len(judges.acknowledged)} acknowledged judgements lost"
         assert httpx.get(f"{base}/contests/{contest}/ranking", timeout=30).status_code == 200
+        # The audit trail: a row for every acknowledged judgement, none lost either.
+        unaudited = set(judges.acknowledged) - set(audited_targets(base))
+        assert not unaudited, f"{len(unaudited)} acknowledged judgements have no audit row"
     finally:
         server.terminate()
         server.wait(30)
@@ -350,6 +364,11 @@ def test_no_acknowledged_member_activity_is_lost_when_the_server_is_killed(quali
         assert answer.status_code == 200, answer.text
         acknowledged_votes = sum(1 for m, _ in senders.acknowledged if m == member)
         assert answer.json()["stages"]["participation"]["figures"]["active_days_100"] >= min(acknowledged_votes, 28)
+        # One audit row per acknowledged batch of each member (a batch is 4 activities).
+        audited = audited_targets(base)
+        for sender in {m for m, _ in senders.acknowledged}:
+            batches = sum(1 for m, _ in senders.acknowledged if m == sender) // senders.batch
+            assert audited.count(sender) >= batches, sender
     finally:
         server.terminate()
         server.wait(30)

@@ -52,6 +52,7 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
     ("POST", "/members/{member_id}/activities"): SCORING | {503},
     ("GET", "/members/{member_id}"): IN_CONTEST | {503},
     ("GET", "/members"): KEYED | {422, 503},
+    ("GET", "/audit"): KEYED | {422, 503},
     ("GET", "/ui/members/{member_id}"): IN_CONTEST | {503},  # 404: no stored activity
 }
 

@@ -212,3 +212,19 @@ class MemberRow(Base):
     activities: Mapped[int] = mapped_column(Integer)
     last_active: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditRow(Base):
+    """One write by a judge, an operator or a pipeline, as it was acknowledged: append-only (no
+    code path updates or deletes a row; `quality.contests.audit`)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_name: Mapped[str | None] = mapped_column(String(64))  # the API key's name; null without keys
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(200))  # the route template, e.g. /contests/{contest_id}/entries
+    target: Mapped[str] = mapped_column(String(MEMBER_KEY_LENGTH))  # what was written: contest, entry, member id
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_LENGTH))
+    detail: Mapped[dict | None] = mapped_column(JSON)  # e.g. {"replayed": true} or {"stored": 3}
