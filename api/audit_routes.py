@@ -33,7 +33,8 @@ AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
 @router.get("/audit", response_model=AuditPage, responses={**INVALID, **DATABASE})
-def read_audit(log: AuditDep, after: Annotated[int, Query(ge=0, description="the last id already read")] = 0,
+def read_audit(log: AuditDep,
+               after: Annotated[int, Query(ge=0, le=2**63 - 1, description="the last id already read")] = 0,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> AuditPage:
     """Acknowledged writes, oldest first: contests created, entries added, judgements recorded,
     member activities stored -- with time, key name, route, target and Idempotency-Key."""

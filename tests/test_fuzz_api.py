@@ -51,16 +51,25 @@ LONG_TIME_LIMIT_S = float(os.environ.get("QUALITY_FUZZ_SECONDS", "3000"))
 SCHEMA_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-@pytest.fixture(scope="module")
-def fuzz_target(service, tmp_path_factory):
-    """(schema, client, known path parameters); the app's lifespan runs for the module."""
-    settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("fuzz-contests")})
+@pytest.fixture(scope="module", params=["no-keys", "keys"])
+def fuzz_target(service, tmp_path_factory, request):
+    """(schema, client, known path parameters); the app's lifespan runs for the module. Twice: as
+    served without keys (the document then declares none), and with QUALITY_API_KEYS set, the
+    client sending an admin key (the document declares keys, scopes and 401/403/429)."""
+    from api.auth import new_key
+
+    key, entry = new_key("admin", "fuzz") if request.param == "keys" else (None, None)
+    settings = service.settings.model_copy(update={"state_dir": tmp_path_factory.mktemp("fuzz-contests"),
+                                                   "api_keys": entry})
     app = create_app(settings, service=service)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    # The app has no keys (QUALITY_API_KEYS unset), so generated credentials would be ignored: no
-    # Authorization header or key cookie is made up (and no negative cases for parameterless operations).
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app,
+                                            headers={"Authorization": f"Bearer {key}"} if key else {})
+    # Credentials are not made up: without keys there are none to make; with keys the client sends
+    # the admin key (and no negative cases for parameterless operations come from auth parameters).
     schema.config.generation.update(with_security_parameters=False)
     client = asgi.get_client(app)
+    if key:
+        client.headers["Authorization"] = f"Bearer {key}"
     with client:
         contest = client.post("/contests", json={"name": "fuzz", "theme": "我的第一次长途旅行"})
         assert contest.status_code == 201, contest.text
