@@ -47,8 +47,20 @@ def _everything_written(responses: list[httpx.Response], caplog) -> str:
     return "\n".join(parts)
 
 
+@pytest.fixture
+def uvicorn_logs_reach_caplog(monkeypatch):
+    """An earlier uvicorn in this process may have configured its loggers (its default logging
+    config stops them propagating, and a level can hide INFO): make every uvicorn record reach
+    caplog's root handler for this test, whatever ran before."""
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.DEBUG)
+
+
 @pytest.mark.parametrize("with_keys", [True, False], ids=["keys", "no-keys"])
-def test_no_key_appears_in_logs_answers_or_metrics(service, tmp_path, caplog, with_keys):
+def test_no_key_appears_in_logs_answers_or_metrics(service, tmp_path, caplog, with_keys, uvicorn_logs_reach_caplog):
     (admin, admin_entry), (judge, judge_entry) = new_key("admin", "ops"), new_key("judge", "jury")
     entries = f"{admin_entry},{judge_entry}" if with_keys else None
     settings = service.settings.model_copy(update={"state_dir": tmp_path, "api_keys": entries})
