@@ -245,6 +245,10 @@ def test_leading_is_only_suggested_and_needs_confirmation():
     profile = member.profile(current="core")
     assert profile.tier.suggested == "leading"
     assert profile.tier.needs_confirmation and "tier_needs_confirmation" in profile.tier.reason_codes
+    # Climbed from the history, leading stays a suggestion too: it is never taken as held.
+    replayed = member.profile()
+    assert replayed.tier.suggested == "leading" and replayed.tier.current == "core"
+    assert replayed.tier.needs_confirmation
     confirmed = member.profile(current="leading")
     assert confirmed.tier.suggested == "leading" and not confirmed.tier.needs_confirmation
     assert confirmed.next_tier.tier is None and confirmed.next_tier.requirements == []

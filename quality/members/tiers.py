@@ -100,7 +100,8 @@ class TierJudge:
         start = max(first if first is not None else as_of, as_of - self.rules.replay_days * SECONDS_PER_DAY)
         looks = int((as_of - start) // every)
         for k in range(looks, 0, -1):
-            held = self.step(held, as_of - k * every).tier
+            # Leading is never held without a person's confirmation: the climb stops at core.
+            held = min(self.step(held, as_of - k * every).tier, "core", key=TIERS.index)
         decision = self.step(held, as_of)
         decision.held = held
         decision.reason_codes.append("tier_replayed")
