@@ -245,13 +245,26 @@ def test_leading_is_only_suggested_and_needs_confirmation():
     profile = member.profile(current="core")
     assert profile.tier.suggested == "leading"
     assert profile.tier.needs_confirmation and "tier_needs_confirmation" in profile.tier.reason_codes
-    # Climbed from the history, leading stays a suggestion too: it is never taken as held.
-    replayed = member.profile()
-    assert replayed.tier.suggested == "leading" and replayed.tier.current == "core"
-    assert replayed.tier.needs_confirmation
     confirmed = member.profile(current="leading")
     assert confirmed.tier.suggested == "leading" and not confirmed.tier.needs_confirmation
     assert confirmed.next_tier.tier is None and confirmed.next_tier.requirements == []
+
+
+def test_a_leader_climbed_from_history_is_still_only_a_suggestion():
+    """Leading requirements held for most of a year: the climb reaches leading long before today,
+    but the tier held is never leading without a person's confirmation."""
+    member = Member()
+    member.active(range(0, 300, 2))
+    for i in range(30):
+        member.add(2 + 10 * i, "post", score=post_score(70, "guide" if i % 5 == 0 else "showcase", 0.9))
+    for i in range(60):
+        member.add(1 + 5 * i, "reply", score=reply_score("constructive", newcomer=i % 2 == 0))
+    for i in range(90):
+        member.add(1 + 3 * i, "like_received", other_member=f"reader-{i}")
+    assert member.profile(NOW - timedelta(days=120), current="core").tier.suggested == "leading"  # long before
+    replayed = member.profile()
+    assert replayed.tier.suggested == "leading" and replayed.tier.current == "core"
+    assert replayed.tier.needs_confirmation
 
 
 def test_demotion_needs_the_grace_period_and_goes_one_step():
