@@ -69,6 +69,7 @@ ROUTE_SCOPES: dict[str, str] = {
     "/members/profile": "score",
     "/members/{member_id}/activities": "score",
     "/members/{member_id}": "judge",
+    "/members/{member_id}/tier": "judge",
     "/members": "judge",
     "/audit": "admin",
     "/ui/members/{member_id}": "judge",

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime
 
-from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING
+from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING, WITH_BODY
 from api.audit_routes import audit
 from api.routes import InFlightDep, charge_posts, opened_once
 from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
-                                     TierName)
+                                     TierConfirmation, TierName)
 from quality.members.scoring import needs_scoring
 from quality.members.service import MemberService
 
@@ -56,6 +56,19 @@ def add_activities(member_id: MemberId, batch: ActivitiesBatch, members: Members
         counts = members.add_activities(member_id, batch.activities)
     audit(request, member_id, None, counts.model_dump())
     return counts
+
+
+@router.post("/members/{member_id}/tier", response_model=MemberProfile,
+             responses={**WITH_BODY, **MEMBER_NOT_FOUND, **DATABASE})
+def confirm_tier(member_id: MemberId, confirmation: TierConfirmation, members: MembersDep,
+                 request: Request) -> MemberProfile:
+    """An operator confirms the tier a member holds (leading is only ever suggested until a person
+    does): stored, recorded in the audit trail, and from then on the tier the ladder looks on from.
+    The member's profile as of now is returned."""
+    key = getattr(request.state, "api_key", None)
+    profile = members.confirm_tier(member_id, confirmation.tier, key.name if key is not None else None)
+    audit(request, member_id, None, {"tier": confirmation.tier})
+    return profile
 
 
 @router.get("/members/{member_id}", response_model=MemberProfile, responses={**MEMBER_NOT_FOUND, **INVALID, **DATABASE})

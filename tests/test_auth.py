@@ -78,6 +78,7 @@ BODIES = {
     ("POST", "/contests/{contest_id}/judgements"): {"judge": "王评委", "entry": "{entry_id}", "score": 80},
     ("POST", "/members/profile"): {"member_id": "m-auth", "activities": [VOTE]},
     ("POST", "/members/{member_id}/activities"): {"activities": [VOTE]},
+    ("POST", "/members/{member_id}/tier"): {"tier": "basic"},
 }
 
 

@@ -146,3 +146,22 @@ def test_a_stored_batch_over_the_limit_is_413(client):
     answer = client.post("/members/s5/activities", json={"activities": [vote(f"a{i}") for i in range(257)]})
     assert answer.status_code == 413
     assert client.get("/members/s5").status_code == 404  # nothing of it was stored
+
+
+def test_an_operator_confirms_a_tier_and_the_ladder_looks_on_from_it(client):
+    assert client.post("/members/c1/activities", json={"activities": [vote("v1")]}).status_code == 200
+    before = client.get("/members/c1").json()["tier"]
+    assert before["current"] == "basic"
+    confirmed = client.post("/members/c1/tier", json={"tier": "leading"})
+    assert confirmed.status_code == 200, confirmed.text
+    tier = confirmed.json()["tier"]
+    # Held leading now (no confirmation asked). The member's history has been far below leading's
+    # requirements for longer than the grace period, so the ladder suggests one step down at once.
+    assert tier["current"] == "leading" and not tier["needs_confirmation"]
+    assert tier["suggested"] == "core" and tier["reason_codes"] == ["tier_demoted"]
+    assert client.get("/members/c1").json()["tier"]["current"] == "leading"
+    assert "c1" in [m["member_id"] for m in client.get("/members", params={"tier": "core"}).json()["members"]]
+    audit = client.get("/audit").json()["entries"]
+    assert audit[-1]["route"] == "/members/{member_id}/tier" and audit[-1]["detail"] == {"tier": "leading"}
+    assert client.post("/members/nobody/tier", json={"tier": "core"}).status_code == 404
+    assert client.post("/members/c1/tier", json={"tier": "platinum"}).status_code == 422

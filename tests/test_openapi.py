@@ -53,6 +53,7 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
     ("GET", "/members/{member_id}"): IN_CONTEST | {503},
     ("GET", "/members"): KEYED | {422, 503},
     ("GET", "/audit"): KEYED | {422, 503},
+    ("POST", "/members/{member_id}/tier"): WITH_BODY | {404, 503},
     ("GET", "/ui/members/{member_id}"): IN_CONTEST | {503},  # 404: no stored activity
 }
 

@@ -212,6 +212,10 @@ class MemberRow(Base):
     activities: Mapped[int] = mapped_column(Integer)
     last_active: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The tier a person confirmed (an operator, POST /members/{id}/tier): the member's held tier.
+    confirmed_tier: Mapped[str | None] = mapped_column(String(16))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditRow(Base):

@@ -103,6 +103,11 @@ class ActivitiesBatch(BaseModel):
     activities: list[Activity] = Field(description=f"at most {MAX_STORED_BATCH} per call (413 beyond)")
 
 
+class TierConfirmation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: TierName = Field(description="the tier a person confirms the member holds")
+
+
 class StoredCount(BaseModel):
     stored: int = Field(ge=0)
     already_stored: int = Field(ge=0)

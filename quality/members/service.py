@@ -73,12 +73,19 @@ class MemberService:
         activities = store.activities(member_id)
         if not activities:
             raise NotFound(f"no activities are stored for member {member_id!r}", field="member_id")
-        return self._build(member_id, activities, as_of or datetime.now(UTC), None)
+        return self._build(member_id, activities, as_of or datetime.now(UTC), store.confirmed_tier(member_id))
+
+    def confirm_tier(self, member_id: str, tier: str, by: str | None) -> MemberProfile:
+        """A person confirms the member's tier (leading is only ever suggested until then): it is
+        the held tier the ladder looks on from. The summary is refreshed; the profile returned."""
+        store = self._require_store()
+        store.confirm_tier(member_id, tier, by)
+        return self.refresh_summary(member_id)
 
     def refresh_summary(self, member_id: str) -> MemberProfile:
         store = self._require_store()
         activities = store.activities(member_id)
-        profile = self._build(member_id, activities, datetime.now(UTC), None)
+        profile = self._build(member_id, activities, datetime.now(UTC), store.confirmed_tier(member_id))
         store.save_summary(profile, len(activities), max((a.at for a in activities), default=None))
         return profile
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from quality.contests.db import Store
 from quality.contests.tables import MemberActivityRow, MemberRow, utc_now
-from quality.errors import InvalidInput
+from quality.errors import InvalidInput, NotFound
 from quality.members.schemas import Activity, MemberProfile
 
 MAX_PAGE = 500
@@ -84,6 +84,21 @@ class MemberStore(Store):
                                   .where(MemberActivityRow.member_id == member_id))
 
     # --- summaries ----------------------------------------------------------------------------
+
+    def confirmed_tier(self, member_id: str) -> str | None:
+        """The tier a person confirmed for the member (None: none yet)."""
+        with self._read.begin() as session:
+            row = session.get(MemberRow, member_id)
+            return row.confirmed_tier if row is not None else None
+
+    def confirm_tier(self, member_id: str, tier: str, by: str | None) -> None:
+        """Record the tier a person confirmed; committed on return. The summary row must exist (a
+        member with stored activities): `NotFound` otherwise."""
+        with self._write.begin() as session:
+            row = session.get(MemberRow, member_id)
+            if row is None:
+                raise NotFound(f"no activities are stored for member {member_id!r}", field="member_id")
+            row.confirmed_tier, row.confirmed_at, row.confirmed_by = tier, utc_now(), by
 
     def save_summary(self, profile: MemberProfile, activities: int, last_active: datetime | None) -> None:
         with self._write.begin() as session:
