@@ -10,10 +10,10 @@ from pydantic import AwareDatetime
 from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING, WITH_BODY
 from api.audit_routes import audit
 from api.routes import InFlightDep, charge_posts, opened_once
-from quality.members.schemas import (ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
+from quality.members.schemas import (MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH, ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
                                      TierConfirmation, TierName)
 from quality.members.scoring import needs_scoring
-from quality.members.service import MemberService
+from quality.members.service import MemberService, check_activity_count
 
 router = APIRouter(tags=["members"])
 
@@ -39,6 +39,7 @@ def profile(body: ProfileRequest, members: StatelessDep, in_flight: InFlightDep,
     """A member's profile from the history sent (≤ 5,000 activities): the four stages with figures
     and evidence naming activity ids, the suggested tier with reasons, and what the next tier still
     needs. Activities with content and no `score` are scored once now (≤ 256 per call)."""
+    check_activity_count(body.activities, MAX_PROFILE_ACTIVITIES)  # refused, not charged
     charge_posts(request, sum(map(needs_scoring, body.activities)))
     with in_flight:
         return members.profile(body)
@@ -51,6 +52,7 @@ def add_activities(member_id: MemberId, batch: ActivitiesBatch, members: Members
     """Store activities (≤ 256), idempotent by activity `id`: a retried batch stores nothing twice;
     an id already stored with other content is 422 `activity_id_reused`. Stored durably before
     the answer. Content without a score is scored once, now."""
+    check_activity_count(batch.activities, MAX_STORED_BATCH)  # refused, not charged
     charge_posts(request, sum(map(needs_scoring, batch.activities)))
     with in_flight:
         counts = members.add_activities(member_id, batch.activities)

@@ -14,6 +14,7 @@ from api.metrics import Metrics
 from api.openapi import SCORING
 from quality.batching import MicroBatcher
 from quality.errors import QuotaExceeded
+from quality.validation import check_batch_size
 from quality.schemas import BatchRequest, BatchResponse, Post, ScoreResult, ServiceInfo
 from quality.service import QualityService
 
@@ -95,6 +96,7 @@ def _score_alone(service: QualityService, in_flight: InFlightLimit, post: Post) 
 def score_batch(batch: BatchRequest, service: ServiceDep, in_flight: InFlightDep, metrics: MetricsDep,
                 request: Request) -> BatchResponse:
     """Score up to 256 posts; results come back in the same order."""
+    check_batch_size(len(batch.items), service.settings.limits)  # an oversize batch is refused, not charged
     charge_posts(request, len(batch.items))
     with in_flight:
         # Scored in slices; past the request timeout the rest is abandoned (503 "timeout").

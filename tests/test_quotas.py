@@ -97,6 +97,8 @@ def test_past_its_rate_a_key_gets_429_with_retry_after_and_others_do_not(limited
 def test_the_daily_post_quota_refuses_a_request_that_would_go_over(limited):
     client, keys = limited
     nightly = _as(keys["nightly"])
+    too_big = client.post("/score/batch", json={"items": [{"text": "x"}] * 300}, headers=nightly)
+    assert too_big.status_code == 413  # refused before anything is charged
     assert client.post("/score/batch", json={"items": [{"text": "保养看手册"}, {"text": "首保5000公里"}]},
                        headers=nightly).status_code == 200
     over = client.post("/score/batch", json={"items": [{"text": "a"}, {"text": "b"}]}, headers=nightly)

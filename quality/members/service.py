@@ -37,7 +37,7 @@ class MemberService:
 
     def profile(self, request: ProfileRequest) -> MemberProfile:
         """Stateless: the history in the request, content without a score scored once now."""
-        _check_count(request.activities, MAX_PROFILE_ACTIVITIES)
+        check_activity_count(request.activities, MAX_PROFILE_ACTIVITIES)
         as_of = request.as_of or datetime.now(UTC)
         return self._build(request.member_id, request.activities, as_of, request.current_tier)
 
@@ -58,7 +58,7 @@ class MemberService:
         """Store a batch (idempotent by activity id). Content without a score is scored first,
         so stored history is never scored again; the member's summary is then refreshed."""
         store = self._require_store()
-        _check_count(activities, MAX_STORED_BATCH)
+        check_activity_count(activities, MAX_STORED_BATCH)
         facts_of(activities, {}, self.rubric)  # refuses a batch naming one id twice, before any work
         already = store.known(member_id, activities)
         fresh = [a for i, a in enumerate(activities) if i not in already]
@@ -97,6 +97,7 @@ class MemberService:
                           next_cursor=next_cursor)
 
 
-def _check_count(activities: Sequence[Activity], limit: int) -> None:
+def check_activity_count(activities: Sequence[Activity], limit: int) -> None:
+    """413 for more than `limit` activities in one call."""
     if len(activities) > limit:
         raise TooLarge(f"{len(activities)} activities; at most {limit} per call", field="activities")
