@@ -104,7 +104,8 @@ def test_page_is_html_with_a_strict_policy_and_a_fresh_nonce(server, contest):
     assert directives["img-src"] == "'self' data:"
     assert directives["connect-src"] == "'self'"
     assert directives["style-src"] == f"'nonce-{nonce}'"
-    assert "unsafe" not in policy and "http" not in policy and "*" not in policy
+    fixed = policy.replace(nonce, "")  # the random nonce could spell anything
+    assert "unsafe" not in fixed and "http" not in fixed and "*" not in fixed
     page = first.text
     assert page.count(f'nonce="{nonce}"') == 2  # the one <style> and the one <script>
     assert len(re.findall(r"<script\b", page)) == 1 and len(re.findall(r"<style\b", page)) == 1

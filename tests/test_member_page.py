@@ -162,7 +162,8 @@ def test_page_is_html_with_a_strict_policy_and_a_fresh_nonce(server, members):
     assert directives["default-src"] == "'self'" and directives["connect-src"] == "'self'"
     assert directives["style-src"] == f"'nonce-{nonce}'"
     assert directives["frame-ancestors"] == "'none'" and directives["object-src"] == "'none'"
-    assert "unsafe" not in policy and "http" not in policy and "*" not in policy
+    fixed = policy.replace(nonce, "")  # the random nonce could spell anything
+    assert "unsafe" not in fixed and "http" not in fixed and "*" not in fixed
     page = first.text
     assert page.count(f'nonce="{nonce}"') == 2  # the one <style> and the one <script>
     assert len(re.findall(r"<script\b", page)) == 1 and len(re.findall(r"<style\b", page)) == 1
@@ -170,7 +171,7 @@ def test_page_is_html_with_a_strict_policy_and_a_fresh_nonce(server, members):
     assert f'data-as-of="{AS_OF}"' in page  # passed on to GET /members/{id}
     assert 'data-at-most="[&quot;civility&quot;]"' in page  # the ladder's upper bounds, from the rubric
     assert not re.search(r"\son[a-z]+=|style=|<link[^>]+http|src=\"http", page)  # no handlers, no outside assets
-    assert "__" not in page  # every placeholder filled
+    assert "__" not in page.replace(nonce, "")  # every placeholder filled (the random nonce may hold "__")
     assert second.headers["content-security-policy"] != policy  # a new nonce each time
 
 
