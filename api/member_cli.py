@@ -6,24 +6,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
-# A bare date means the end of that day in China Standard Time (the communities' own clock).
-CST = timezone(timedelta(hours=8), "CST")
-
-
 def parse_as_of(text: str) -> datetime:
-    """An ISO date (the end of that day, UTC+08:00) or a datetime with its UTC offset."""
+    """--as-of: quality.members.dates.parse_as_of, as an argparse type."""
+    from quality.members.dates import parse_as_of as parse
+
     try:
-        if len(text) == 10:
-            return datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time(23, 59, 59), CST)
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (2026-11-30) or a datetime with offset: {text!r}") from None
-    if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give the UTC offset (e.g. {text}+08:00): {text!r}")
-    return value
+        return parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"not a date (2026-11-30) or a datetime with offset: {error}") from None
 
 
 def add_members_command(commands, add_engine_arguments) -> None:

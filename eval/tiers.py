@@ -18,20 +18,20 @@ import csv
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 from eval.data import LabelFileError
+from quality.members.dates import parse_as_of
 from quality.members.export import Histories, score_unscored
 from quality.members.history import History
 from quality.members.tiers import TierJudge
 from quality.rubric.config import Rubric
 from quality.rubric.member_rules import TIER_LABELS, TIERS, TierRules
 
-CST = timezone(timedelta(hours=8))
 _BY_LABEL = {label: tier for tier, label in TIER_LABELS.items()}
 
 
@@ -56,16 +56,10 @@ def _tier(value: str | None, row: int, column: str, *, required: bool) -> str | 
 
 
 def _as_of(value: str, row: int) -> datetime:
-    value = (value or "").strip()
     try:
-        if len(value) == 10:
-            return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time(23, 59, 59), CST)
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise LabelFileError(f"row {row}: as_of {value!r} is not a date or a datetime") from None
-    if parsed.tzinfo is None:
-        raise LabelFileError(f"row {row}: as_of {value!r} has no UTC offset")
-    return parsed
+        return parse_as_of(value)
+    except ValueError as error:
+        raise LabelFileError(f"row {row}: as_of: {error}") from None
 
 
 def read_decisions(path: Path) -> list[Decision]:

@@ -68,7 +68,7 @@ class QualityService:
         if self.settings.civility_model == "head":  # results from another civility model: say so
             self.models_version += "+civility-head"
         self._scorers: dict[str, DimensionScorer] | None = None
-        self._post_kinds: PostKindClassifier | None = None  # built with the scorers
+        self._post_kinds: PostKindClassifier | None = None  # built on first use (`post_kinds`)
         self._build_lock = threading.Lock()
         self._photo_store: PhotoHashStore | None = None
         # Guards opening the photo store, and makes "check a post's photos, then record them"
@@ -89,15 +89,13 @@ class QualityService:
                     # jieba's dictionary) run; shared models still load once (ModelStore.get).
                     with ThreadPoolExecutor(max_workers=len(DIMENSIONS), thread_name_prefix="load") as pool:
                         built = {name: pool.submit(spec.build, self.store) for name, spec in DIMENSIONS.items()}
-                        kinds = pool.submit(PostKindClassifier, self.store)
-                        scorers = {name: future.result() for name, future in built.items()}
-                        self._post_kinds = kinds.result()
-                    self._scorers = scorers
+                        self._scorers = {name: future.result() for name, future in built.items()}
         return self._scorers
 
     @property
     def post_kinds(self) -> PostKindClassifier:
-        """The post-kind signal (ScoreResult.post_kind), built with the scorers or on first use."""
+        """The post-kind signal (ScoreResult.post_kind), built on first use (a 13 KB head over the
+        encoder the scorers share)."""
         if self._post_kinds is None:
             with self._build_lock:
                 if self._post_kinds is None:
@@ -118,6 +116,7 @@ class QualityService:
         """Load every model (and the photo store's hashes) and run one tiny post through,
         so the first request is not slow."""
         _ = self.scorers
+        _ = self.post_kinds
         _ = self.photo_store
         self.score_batch([Post(text="预热：保养周期看手册，一般5000公里一次。")])
 

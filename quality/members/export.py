@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from quality.errors import InvalidInput
 from quality.members.facts import ActivityFacts, activity_facts
 from quality.members.profile import build_profile
-from quality.members.schemas import CONTENT_KINDS, Activity, MemberActivity, MemberProfile
+from quality.members.schemas import CONTENT_KINDS, MemberActivity, MemberProfile
 from quality.rubric.config import Rubric
 
 _LINE = TypeAdapter(MemberActivity)
@@ -43,7 +43,7 @@ class Histories:
 
     rubric: Rubric
     facts: dict[str, list[ActivityFacts]] = field(default_factory=lambda: defaultdict(list))
-    unscored: dict[str, list[Activity]] = field(default_factory=lambda: defaultdict(list))
+    unscored: dict[str, list[MemberActivity]] = field(default_factory=lambda: defaultdict(list))
     seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     repeated: int = 0
     read: int = 0
@@ -56,7 +56,7 @@ class Histories:
         self.seen[member].add(activity.id)
         self.read += 1
         if activity.kind in CONTENT_KINDS and activity.post is not None and activity.score is None:
-            self.unscored[member].append(Activity.model_validate(activity.model_dump(exclude={"member_id"})))
+            self.unscored[member].append(activity)
         else:
             self.facts[member].append(activity_facts(activity, activity.score, self.rubric))
 

@@ -45,15 +45,18 @@ def as_activity_score(result: ScoreResult) -> ActivityScore:
         "audition": True, "civility_signal": True, "post_kind": True, "dimensions": {"civility": {"context"}}}))
 
 
-def facts_of(activities: Sequence[Activity], scores: dict[int, ActivityScore], rubric: Rubric,
-             field: str = "activities") -> list[ActivityFacts]:
-    """One `ActivityFacts` per activity; 422 when two activities share an id."""
+def check_unique_ids(activities: Sequence[Activity], field: str = "activities") -> None:
+    """422 when two activities of one call share an id (an id names one activity of a member)."""
     seen: dict[str, int] = {}
-    facts = []
     for i, activity in enumerate(activities):
         if activity.id in seen:
             raise InvalidInput(f"activity id {activity.id!r} is given twice (first at {field}[{seen[activity.id]}])",
                                field=f"{field}[{i}].id")
         seen[activity.id] = i
-        facts.append(activity_facts(activity, scores.get(i, activity.score), rubric))
-    return facts
+
+
+def facts_of(activities: Sequence[Activity], scores: dict[int, ActivityScore], rubric: Rubric,
+             field: str = "activities") -> list[ActivityFacts]:
+    """One `ActivityFacts` per activity; 422 when two activities share an id."""
+    check_unique_ids(activities, field)
+    return [activity_facts(activity, scores.get(i, activity.score), rubric) for i, activity in enumerate(activities)]

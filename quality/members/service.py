@@ -10,7 +10,7 @@ from quality.errors import NotFound, TooLarge
 from quality.members.profile import build_profile
 from quality.members.schemas import (MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH, Activity, MemberPage, MemberProfile, MemberSummary,
                                      ProfileRequest, StoredCount)
-from quality.members.scoring import facts_of, score_missing
+from quality.members.scoring import check_unique_ids, facts_of, score_missing
 from quality.members.store import MemberStore
 from quality.service import QualityService
 from quality.settings import Settings
@@ -59,7 +59,7 @@ class MemberService:
         so stored history is never scored again; the member's summary is then refreshed."""
         store = self._require_store()
         check_activity_count(activities, MAX_STORED_BATCH)
-        facts_of(activities, {}, self.rubric)  # refuses a batch naming one id twice, before any work
+        check_unique_ids(activities)  # a batch naming one id twice is refused before any work
         already = store.known(member_id, activities)
         fresh = [a for i, a in enumerate(activities) if i not in already]
         scores = score_missing(self.scorer, fresh)

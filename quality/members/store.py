@@ -39,30 +39,22 @@ class MemberStore(Store):
     def known(self, member_id: str, activities: Sequence[Activity], field: str = "activities") -> set[int]:
         """Positions of the activities already stored with the same content; `InvalidInput`
         (activity_id_reused) for one stored with other content."""
-        ids = [a.id for a in activities]
         with self._read.begin() as session:
-            stored = dict(session.execute(select(MemberActivityRow.activity_id, MemberActivityRow.request_sha256)
-                                          .where(MemberActivityRow.member_id == member_id,
-                                                 MemberActivityRow.activity_id.in_(ids))).all())
-        return _matching(stored, activities, field)
+            stored = _stored_shas(session, member_id, [a.id for a in activities])
+        return _matching(stored, activities, [content_sha256(a) for a in activities], field)
 
     def add(self, member_id: str, activities: Sequence[Activity], field: str = "activities") -> tuple[int, int]:
         """Store the activities not stored yet, in one transaction: (stored, already_stored)."""
-        rows, shas = [], {}
         now = utc_now()
-        for activity in activities:
-            sha = shas[activity.id] = content_sha256(activity)
-            rows.append(MemberActivityRow(member_id=member_id, activity_id=activity.id, at=activity.at,
-                                          kind=activity.kind, activity=activity.model_dump(mode="json"),
-                                          request_sha256=sha, stored_at=now))
+        shas = [content_sha256(activity) for activity in activities]
+        rows = [MemberActivityRow(member_id=member_id, activity_id=activity.id, at=activity.at, kind=activity.kind,
+                                  activity=activity.model_dump(mode="json"), request_sha256=sha, stored_at=now)
+                for activity, sha in zip(activities, shas)]
         for _attempt in range(2):
             try:
                 with self._write.begin() as session:
-                    stored = dict(session.execute(
-                        select(MemberActivityRow.activity_id, MemberActivityRow.request_sha256)
-                        .where(MemberActivityRow.member_id == member_id,
-                               MemberActivityRow.activity_id.in_(list(shas)))).all())
-                    already = _matching(stored, activities, field)
+                    stored = _stored_shas(session, member_id, [a.id for a in activities])
+                    already = _matching(stored, activities, shas, field)
                     session.add_all(row for i, row in enumerate(rows) if i not in already)
                 return len(rows) - len(already), len(already)
             except IntegrityError:
@@ -126,13 +118,22 @@ class MemberStore(Store):
         return rows, (rows[-1].member_id if more and rows else None)
 
 
-def _matching(stored: dict[str, str], activities: Sequence[Activity], field: str) -> set[int]:
+def _stored_shas(session, member_id: str, ids: list[str]) -> dict[str, str]:
+    """Activity id -> content sha256 of those of `ids` the member has stored."""
+    return dict(session.execute(select(MemberActivityRow.activity_id, MemberActivityRow.request_sha256)
+                                .where(MemberActivityRow.member_id == member_id,
+                                       MemberActivityRow.activity_id.in_(ids))).all())
+
+
+def _matching(stored: dict[str, str], activities: Sequence[Activity], shas: Sequence[str], field: str) -> set[int]:
+    """Positions of the activities stored with the same content (`shas`: theirs, in order);
+    `InvalidInput` (activity_id_reused) for one stored with other content."""
     already = set()
-    for i, activity in enumerate(activities):
-        sha = stored.get(activity.id)
-        if sha is None:
+    for i, (activity, sha) in enumerate(zip(activities, shas)):
+        earlier = stored.get(activity.id)
+        if earlier is None:
             continue
-        if sha != content_sha256(activity):
+        if earlier != sha:
             raise InvalidInput(f"activity {activity.id!r} is already stored with other content; an activity id "
                                "names one activity for good", field=f"{field}[{i}].id", code="activity_id_reused")
         already.add(i)
