@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from api.audit_routes import router as audit_router
-from api.auth import ApiKeyAuth, parse_api_keys
+from api.auth import ApiKeyAuth, is_loopback, parse_api_keys
+from api.quotas import KeyLimits
 from api.contest_routes import router as contest_router
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit, InFlightLimit
@@ -84,12 +85,16 @@ def create_app(settings: Settings | None = None, service: QualityService | None 
     app.include_router(member_router)
     app.include_router(audit_router)
     app.include_router(ui_router)
-    install_openapi(app, keys_configured=bool(api_keys))  # errors, and keys when set, in /openapi.json
+    # Without keys on a non-loopback bind (QUALITY_OPEN_ACCESS): a budget per client address.
+    address_limits = KeyLimits.parse(settings.address_limits) if not api_keys and not is_loopback(settings.host) else None
+    # errors, limits, keys (or the per-address budget) in /openapi.json
+    install_openapi(app, keys_configured=bool(api_keys), limits=settings.limits,
+                    address_budget=address_limits is not None and address_limits != KeyLimits())
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     # Outermost: no key, no body read (api/auth.py; a no-op without QUALITY_API_KEYS).
     app.state.budgets = Budgets()  # the keys' request rates and daily post quotas (api/quotas.py)
-    app.add_middleware(ApiKeyAuth, keys=api_keys, budgets=app.state.budgets,
+    app.add_middleware(ApiKeyAuth, keys=api_keys, budgets=app.state.budgets, address_limits=address_limits,
                        on_key=lambda name, status: app.state.metrics.observe_key(
                            name, "allowed" if status is None else "rate_limited"))
     return app

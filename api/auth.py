@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import secrets
@@ -102,6 +103,11 @@ class ApiKey:
     scopes: frozenset[str]
     name: str
     limits: KeyLimits = KeyLimits()  # its request rate and daily post quota (api.quotas)
+    budget: str | None = None  # whose counters it spends (api.quotas.Budgets); default: its name
+
+    @property
+    def budget_name(self) -> str:
+        return self.budget or self.name
 
     def allows(self, needed: str) -> bool:
         return needed in (OPEN, ANY_KEY) or "admin" in self.scopes or needed in self.scopes
@@ -207,14 +213,37 @@ def route_access(path: str, method: str) -> RouteAccess:
     return RouteAccess(needed, cookie=cookie, page=page, statuses=tuple(sorted(statuses)))
 
 
+ANONYMOUS = "anonymous"  # the name key-less callers are counted under in /metrics
+
+
+def anonymous_caller(scope: Scope, limits: KeyLimits) -> ApiKey:
+    """A key-less caller: the budget of its client address (`QUALITY_ADDRESS_LIMITS`), every scope
+    (no keys are configured), counted in /metrics as `anonymous` (never per address)."""
+    client = scope.get("client")
+    address = client[0] if client else "unknown"
+    return ApiKey(digest=b"", scopes=frozenset(SCOPES), name=ANONYMOUS, limits=limits, budget=f"address {address}")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ApiKeyAuth:
     """ASGI middleware: the outermost layer, so nothing (not even the body) is read before the key."""
 
-    def __init__(self, app: ASGIApp, keys: list[ApiKey], budgets: Budgets | None = None, on_key=None):
+    def __init__(self, app: ASGIApp, keys: list[ApiKey], budgets: Budgets | None = None, on_key=None,
+                 address_limits: KeyLimits | None = None):
         """`budgets`: the keys' request rates (api.quotas); `on_key(name, status)`: called for every
-        request a key made, with the status when this layer answered it (429) else None."""
+        request a key made, with the status when this layer answered it (429) else None.
+        `address_limits`: without keys, the budget each client address gets (a non-loopback bind)."""
         self.app = app
         self.keys = keys
+        self.address_limits = address_limits
         self.budgets = budgets or Budgets()
         self.on_key = on_key
 
@@ -226,6 +255,11 @@ class ApiKeyAuth:
         # before anything else reads it (uvicorn's access log reads this same scope).
         from_address = redact_query_secrets(scope)
         if not self.keys:
+            if self.address_limits is not None and required_scope(scope)[0] != OPEN:
+                caller = anonymous_caller(scope, self.address_limits)
+                if not await self._within_rate(scope, send, caller, None):
+                    return
+                scope.setdefault("state", {})["caller"] = caller  # for the post quota (api.routes)
             await self.app(scope, receive, send)
             return
         needed, template = required_scope(scope)
@@ -262,16 +296,23 @@ class ApiKeyAuth:
                              "a request authenticated by cookie must come from this server's own pages",
                              template, name=key.name)
             return
-        wait = self.budgets.take_request(key.name, key.limits)
-        if self.on_key is not None:
-            self.on_key(key.name, None if wait is None else 429)
-        if wait is not None:
-            await self._deny(scope, send, 429, "rate_limited",
-                             f"this API key's rate ({key.limits.rate:g} requests/s) is used up; retry after "
-                             f"Retry-After seconds", template, name=key.name, retry=wait)
+        if not await self._within_rate(scope, send, key, template):
             return
         scope.setdefault("state", {})["api_key"] = key  # for the routes' post quota (request.state.api_key)
         await self.app(scope, receive, send)
+
+    async def _within_rate(self, scope: Scope, send: Send, key: ApiKey, template: str | None) -> bool:
+        """Take one request from the caller's budget; if it is used up, the 429 is sent and False returned."""
+        wait = self.budgets.take_request(key.budget_name, key.limits)
+        if self.on_key is not None:
+            self.on_key(key.name, None if wait is None else 429)
+        if wait is not None:
+            whose = "this API key's" if key.budget is None else "this client address's"
+            await self._deny(scope, send, 429, "rate_limited",
+                             f"{whose} rate ({key.limits.rate:g} requests/s) is used up; retry after "
+                             f"Retry-After seconds", template, name=key.name, retry=wait)
+            return False
+        return True
 
     async def _known_key_with_scope(self, scope: Scope, send: Send, presented: str, needed: str, template: str):
         """The stored key matching `presented` if it has the scope; else the 401 or 403 is sent and None returned."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import sys
 from pathlib import Path
@@ -22,22 +21,14 @@ CHUNK = 64  # posts scored together: big enough to batch the encoder, small enou
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif"}
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
     from quality.settings import Settings
 
-    from api.auth import InvalidApiKeys, parse_api_keys
+    from api.auth import InvalidApiKeys, is_loopback, parse_api_keys
+    from api.quotas import InvalidLimits, KeyLimits
 
     settings = Settings()
     host = args.host or settings.host
@@ -47,11 +38,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except InvalidApiKeys as error:
         print(f"quality serve: {error}", file=sys.stderr)
         return 2
-    if not is_loopback(host) and not api_keys:
+    if not is_loopback(host) and not api_keys and not settings.open_access:
         print(f"quality serve: refusing to bind {host} without API keys: set QUALITY_API_KEYS "
-              "(make keys with `quality keys new --scope ...`) or serve a loopback address", file=sys.stderr)
+              "(make keys with `quality keys new --scope ...`), serve a loopback address, or set "
+              "QUALITY_OPEN_ACCESS=true to serve anyone (each client address then gets QUALITY_ADDRESS_LIMITS)",
+              file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    try:
+        KeyLimits.parse(settings.address_limits)
+    except InvalidLimits as error:
+        print(f"quality serve: QUALITY_ADDRESS_LIMITS: {error}", file=sys.stderr)
+        return 2
+    # The app is told the address it is served on: without keys, a non-loopback one gets budgets.
+    uvicorn.run(create_app(settings.model_copy(update={"host": host})), host=host, port=port, log_level="info")
     return 0
 
 

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
-from api.openapi import DATABASE, INVALID, MEMBER_NOT_FOUND, SCORING, WITH_BODY
+from api.openapi import DATABASE, INVALID, LITERAL_PATH, MEMBER_NOT_FOUND, SCORING, WITH_BODY
 from api.audit_routes import audit
 from api.routes import InFlightDep, charge_posts, opened_once
-from quality.members.schemas import (MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH, ActivitiesBatch, MemberPage, MemberProfile, ProfileRequest, StoredCount,
-                                     TierConfirmation, TierName)
+from api.routing import is_literal_path
+from quality.members.schemas import (MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH, ActivitiesBatch, MemberPage,
+                                     MemberProfile, ProfileRequest, StoredCount, TierConfirmation, TierName,
+                                     Timestamp)
 from quality.members.scoring import needs_scoring
 from quality.members.service import MemberService, check_activity_count
 
 router = APIRouter(tags=["members"])
 
 MemberId = Annotated[str, Path(min_length=1, max_length=256)]
+# `GET /members/profile` is not a member's profile: that path belongs to `POST /members/profile`.
+StoredMemberId = Annotated[str, Path(min_length=1, max_length=256, json_schema_extra={"not": {"const": "profile"}})]
 
 
 def get_members(request: Request) -> MemberService:
@@ -73,11 +76,15 @@ def confirm_tier(member_id: MemberId, confirmation: TierConfirmation, members: M
     return profile
 
 
-@router.get("/members/{member_id}", response_model=MemberProfile, responses={**MEMBER_NOT_FOUND, **INVALID, **DATABASE})
-def stored_profile(member_id: MemberId, members: MembersDep,
-                   as_of: Annotated[AwareDatetime | None, Query(description="the profile's date (default: now); "
+@router.get("/members/{member_id}", response_model=MemberProfile,
+            responses={**MEMBER_NOT_FOUND, **INVALID, **LITERAL_PATH, **DATABASE})
+def stored_profile(member_id: StoredMemberId, members: MembersDep, request: Request,
+                   as_of: Annotated[Timestamp | None, Query(description="the profile's date (default: now); "
                                                                         "with its UTC offset")] = None) -> MemberProfile:
-    """The stored member's profile as of now (or `as_of`); 404 for a member with no stored activity."""
+    """The stored member's profile as of now (or `as_of`); 404 for a member with no stored activity.
+    `/members/profile` is `POST /members/profile`'s path, not a member (405)."""
+    if is_literal_path(request.scope, f"/members/{member_id}"):
+        raise HTTPException(405)
     return members.stored_profile(member_id, as_of)
 
 

@@ -4,6 +4,8 @@
   (`{"error": {"code", "message", "field"}}`, api/errors.py): the routes declare theirs with the
   `responses=` dicts below, and FastAPI's default 422 (`HTTPValidationError`, which the service never
   returns) is replaced by ours wherever FastAPI would add it.
+* Limits (`QUALITY_LIMIT_*`): the running limits on text, images per post and batch items as
+  `maxLength` / `maxItems` of the request schemas, so a request the document allows is not 413.
 * Keys (api/auth.py): the security schemes, and for every operation its `security`, its
   `x-required-scope` and the 401/403 (and a page's 303) `ApiKeyAuth` can answer, all derived from
   `api.auth.route_access`, i.e. from `ROUTE_SCOPES`, by `document_errors_and_keys`.
@@ -17,7 +19,9 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.auth import ANY_KEY, COOKIE, OPEN, flat_routes, route_access
+from quality.members.schemas import MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH
 from quality.schemas import ErrorBody
+from quality.settings import Limits
 
 BEARER_SCHEME = "bearerKey"
 COOKIE_SCHEME = "keyCookie"
@@ -52,6 +56,10 @@ DATABASE = {503: error_response("the contest database cannot be reached right no
                                 "retry after Retry-After", headers=RETRY_AFTER)}
 NOT_FOUND = {404: error_response("no such contest, entry or image (not_found)")}
 MEMBER_NOT_FOUND = {404: error_response("no activity is stored for this member (not_found)")}
+LITERAL_PATH = {405: error_response("the path is another route's literal path, e.g. `/members/profile` "
+                                    "(method_not_allowed; `Allow` names its methods)",
+                                    headers={"Allow": {"description": "the methods the path has",
+                                                       "schema": {"type": "string"}}})}
 
 SCORING = {**TOO_LARGE, **UNSUPPORTED_IMAGE, **INVALID, **OVERLOADED}  # posts are decoded and scored
 WITH_BODY = {**TOO_LARGE, **INVALID}  # any JSON body: the body limit and validation
@@ -101,6 +109,25 @@ def _security_text(access) -> str:
     who = "any valid API key" if access.scope == ANY_KEY else f"an API key with the `{access.scope}` scope (or `admin`)"
     how = "`Authorization: Bearer <key>`" + (f" or the `{COOKIE}` cookie" if access.cookie else "")
     return f"With QUALITY_API_KEYS set, needs {who}: {how}."
+
+
+ADDRESS_RATE_LIMITED = {"429": {
+    "description": "this client address's request rate is used up (rate_limited), or for a route that scores "
+                   "posts its daily post quota (quota_exceeded): retry after Retry-After (QUALITY_ADDRESS_LIMITS, "
+                   "served without keys on a non-loopback address)",
+    "headers": RETRY_AFTER, "content": _error_content()}}
+
+
+def document_address_budget(schema: dict, routes) -> dict:
+    """Served without keys on a non-loopback address: every operation but the open ones can be 429."""
+    for route in flat_routes(routes):
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        for method in route.methods:
+            operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
+            if operation is not None and route_access(route.path, method).scope != OPEN:
+                operation["responses"] = dict(sorted({**operation["responses"], **ADDRESS_RATE_LIMITED}.items()))
+    return schema
 
 
 def document_errors_and_keys(schema: dict, routes, keys_configured: bool = True) -> dict:
@@ -155,9 +182,35 @@ def document_errors_and_keys(schema: dict, routes, keys_configured: bool = True)
     return schema
 
 
-def install_openapi(app: FastAPI, keys_configured: bool = True) -> None:
+def _bound(schema: dict | None, keyword: str, value: int) -> None:
+    """Set `keyword` on a property's schema, or on its non-null branch (`X | None` is an anyOf)."""
+    if schema is None:
+        return
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") in ("string", "array"):
+            branch[keyword] = value
+
+
+def document_limits(schema: dict, limits: Limits) -> dict:
+    """The running input limits in the request schemas (past them the service answers 413)."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("Post", "Post-Input"):
+        properties = schemas.get(name, {}).get("properties", {})
+        for field in ("text", "title", "theme"):
+            _bound(properties.get(field), "maxLength", limits.max_text_chars)
+        _bound(properties.get("images"), "maxItems", limits.max_images_per_post)
+    _bound(schemas.get("Parent", {}).get("properties", {}).get("text"), "maxLength", limits.max_text_chars)
+    _bound(schemas.get("BatchRequest", {}).get("properties", {}).get("items"), "maxItems", limits.max_batch_items)
+    for name, most in (("ProfileRequest", MAX_PROFILE_ACTIVITIES), ("ActivitiesBatch", MAX_STORED_BATCH)):
+        _bound(schemas.get(name, {}).get("properties", {}).get("activities"), "maxItems", most)
+    return schema
+
+
+def install_openapi(app: FastAPI, keys_configured: bool = True, limits: Limits | None = None,
+                    address_budget: bool = False) -> None:
     """`app.openapi` (FastAPI's documented hook): FastAPI's document, then `document_errors_and_keys`
-    for the running configuration (`keys_configured`: QUALITY_API_KEYS is set)."""
+    for the running configuration (`keys_configured`: QUALITY_API_KEYS is set) and, when given,
+    `document_limits`."""
     generate = app.openapi
     documented: dict | None = None
 
@@ -166,6 +219,10 @@ def install_openapi(app: FastAPI, keys_configured: bool = True) -> None:
         schema = generate()  # cached by FastAPI until the routes change
         if schema is not documented:
             documented = document_errors_and_keys(schema, app.routes, keys_configured)
+            if limits is not None:
+                document_limits(schema, limits)
+            if address_budget and not keys_configured:
+                document_address_budget(schema, app.routes)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -53,14 +53,14 @@ async def get_batcher(request: Request) -> MicroBatcher | None:
 def charge_posts(request: Request, posts: int) -> None:
     """Count `posts` against the calling key's daily quota (api.quotas); 429 `quota_exceeded`
     with Retry-After when it would go over (nothing is counted then). No key, no quota."""
-    key = getattr(request.state, "api_key", None)
+    key = getattr(request.state, "api_key", None) or getattr(request.state, "caller", None)
     if key is None or key.limits.posts_per_day is None:
         return
-    wait = request.app.state.budgets.charge_posts(key.name, key.limits, posts)
+    wait = request.app.state.budgets.charge_posts(key.budget_name, key.limits, posts)
     metrics: Metrics = request.app.state.metrics
     if wait is not None:
         metrics.observe_key(key.name, "quota_exceeded")
-        raise QuotaExceeded(f"this API key's daily quota ({key.limits.posts_per_day} posts per UTC day) would be "
+        raise QuotaExceeded(f"{'this client address' if key.budget else 'this API key'}'s daily quota ({key.limits.posts_per_day} posts per UTC day) would be "
                             f"exceeded by {posts} more", retry_after=wait)
     metrics.key_posts.labels(key.name).inc(posts)
 

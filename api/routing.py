@@ -22,13 +22,22 @@ def flat_routes(routes) -> list:
 
 
 def allowed_methods(scope: Scope) -> list[str]:
-    """Every method some route of the app answers at this request's path."""
-    methods: set[str] = set()
+    """Every method some route of the app answers at this request's path. A path that is a route's
+    literal path (`/members/profile`) is that route's alone: templates that would also match it
+    (`/members/{member_id}`) do not answer there (their handlers refuse such ids with 405)."""
+    literal: set[str] = set()
+    templated: set[str] = set()
     for route in flat_routes(scope["app"].router.routes):
         route_methods = getattr(route, "methods", None)
         if not route_methods:
             continue
         match, _ = route.matches({**scope, "method": next(iter(route_methods))})
         if match == Match.FULL:
-            methods |= set(route_methods)
-    return sorted(methods)
+            (templated if "{" in getattr(route, "path", "") else literal).update(route_methods)
+    return sorted(literal or templated)
+
+
+def is_literal_path(scope: Scope, path: str) -> bool:
+    """Whether `path` is the literal path of some route (so no template answers there)."""
+    return any("{" not in getattr(route, "path", "{") and getattr(route, "path", None) == path
+               for route in flat_routes(scope["app"].router.routes))

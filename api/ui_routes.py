@@ -20,12 +20,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime
 
 from api.contest_routes import ContestsDep, Id
 from api.member_routes import MemberId, MembersDep
 from api.openapi import DATABASE, IN_CONTEST, INVALID, MEMBER_NOT_FOUND
 from quality.errors import NotFound
+from quality.members.schemas import Timestamp
 from quality.registry import DIMENSIONS
 from quality.rubric.member_rules import TIERS
 
@@ -114,7 +114,7 @@ def render_member_page(member_id: str, nonce: str, at_most: list[str], as_of: st
 @router.get("/ui/members/{member_id}", response_class=HTMLResponse, responses={**MEMBER_NOT_FOUND, **INVALID},
             tags=["member page"])
 def member_page(member_id: MemberId, members: MembersDep,
-                as_of: Annotated[AwareDatetime | None, Query(description="the profile's date (default: now); "
+                as_of: Annotated[Timestamp | None, Query(description="the profile's date (default: now); "
                                                                    "with its UTC offset")] = None) -> HTMLResponse:
     """The member page of a stored member: the four stages (participation, creation, interaction,
     initiative) with scores, figures and evidence, the suggested tier with its reasons, and the next

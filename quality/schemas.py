@@ -17,20 +17,39 @@ Unit = Field(ge=0.0, le=1.0)
 
 
 class ImageInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     data: str = Field(description="base64 of a JPEG, PNG, WebP or GIF file (no URL is fetched)")
 
 
 class Parent(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     text: str = Field("", description="the message this reply answers")
     author_is_newcomer: bool = False
+
+
+# The characters the models' clean-up (`quality.normalize.clean_text`) leaves nothing of, as a
+# regular-expression class (ECMA-262 and Python alike): a text of these only is empty. Kept equal
+# to `clean_text` by tests/test_openapi.py.
+BLANK_CHARS = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff"
+_VISIBLE_TEXT = {"type": "string", "pattern": f"[^{BLANK_CHARS}]"}
+# What validation checks of a post that the fields alone cannot say (quality.validation.check_post):
+# some visible text, a title or an image (else 422 empty_post), and `parent` only with kind "reply"
+# (else 422 parent_on_post).
+_POST_RULES = {
+    "anyOf": [{"required": ["text"], "properties": {"text": _VISIBLE_TEXT}},
+              {"required": ["title"], "properties": {"title": _VISIBLE_TEXT}},
+              {"required": ["images"], "properties": {"images": {"type": "array", "minItems": 1}}}],
+    "if": {"required": ["parent"], "properties": {"parent": {"type": "object"}}},
+    "then": {"required": ["kind"], "properties": {"kind": {"const": "reply"}}},
+}
 
 
 class Post(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # request types are the schema's: no "1" read as 1, no 0 as false
         json_schema_extra={
+            **_POST_RULES,
             "examples": [
                 {
                     "id": "p1",
@@ -53,8 +72,8 @@ class Post(BaseModel):
 
 
 class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    items: list[Post]
+    model_config = ConfigDict(extra="forbid", strict=True)
+    items: list[Post] = Field(json_schema_extra={"minItems": 1})  # checked as 422 empty_batch
 
 
 class Span(BaseModel):

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     # /health wants `Authorization: Bearer <key>` (api/auth.py, SECURITY.md). None: no auth, and
     # `quality serve` binds loopback addresses only.
     api_keys: str | None = None
+    # Without keys `quality serve` binds loopback only, unless this is set: then it serves any
+    # address and every client address gets `address_limits` (api.quotas syntax; "" = none).
+    open_access: bool = False
+    address_limits: str = "rate=20;burst=40;posts_per_day=20000"
     limits: Limits = Field(default_factory=Limits)
 
     @property

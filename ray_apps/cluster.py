@@ -10,14 +10,21 @@ from ray_apps import RayUnavailable, require_ray
 # this set (as Ray does itself on macOS and Windows) a local instance listens and talks on
 # 127.0.0.1 only.
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+# Serve's HTTP proxy answers its own errors (overload) in the contract's JSON (ray_apps/proxy_errors.py);
+# read by the proxy process, which inherits the environment of the instance started here.
+_PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
 LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024  # what moves through it is part specs and counts
 
 
 def start_local(num_cpus: int | None = None, object_store_bytes: int = LOCAL_OBJECT_STORE_BYTES) -> None:
-    """Start a Ray instance on this machine, reachable on loopback only, without the dashboard."""
+    """Start a Ray instance on this machine, reachable on loopback only, without the dashboard;
+    Serve's proxy there answers its own errors with the contract's body (ray_apps/proxy_errors.py)."""
     ray = require_ray()
     from ray._private import ray_constants
 
+    from ray_apps.proxy_errors import CALLBACK
+
+    os.environ.setdefault(_PROXY_CALLBACK_ENV, CALLBACK)  # kept: processes started later read it too
     previous_env, previous_flag = os.environ.get(_LOOPBACK_ENV), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
     os.environ[_LOOPBACK_ENV] = "0"  # for the raylet, GCS and agents this starts
     ray_constants.ENABLE_RAY_CLUSTER = False  # for this process (read when ray was imported)

@@ -42,8 +42,10 @@ def _settings(values: dict | Settings | None) -> Settings:
 @serve.deployment(name="Scorer")
 class Scorer:
     def __init__(self, settings: dict):
+        from ray_apps.listeners import bind_to_node_address
         from ray_apps.worker import build_service
 
+        bind_to_node_address()  # before Serve starts this replica's gRPC listener (ray_apps/listeners.py)
         self.settings = _settings(settings)
         self.service = build_service(settings)
         self.posts_scored = 0
@@ -149,6 +151,9 @@ def scorer_capacity(settings: Settings) -> int:
 @serve.ingress()
 class Ingress:
     def __init__(self, scorer: DeploymentHandle, settings: dict):
+        from ray_apps.listeners import bind_to_node_address
+
+        bind_to_node_address()
         self.scorer = scorer
         self.settings = _settings(settings)
 
@@ -207,7 +212,7 @@ def build_app(args: dict | None = None):
 def run(settings: Settings | None = None, host: str = "127.0.0.1", port: int = 8000, name: str = "quality"):
     """Start Serve's HTTP proxy on host:port and deploy the app at `/` (Ray must be initialised).
     Returns the ingress handle; `serve.shutdown()` stops it."""
-    from api.cli import is_loopback
+    from api.auth import is_loopback
 
     if not is_loopback(host):  # Ray's own inter-node listeners are not bound to loopback (SECURITY.md)
         raise ValueError(f"refusing to bind {host}: the Ray Serve app is served on loopback addresses only")

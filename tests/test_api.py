@@ -231,6 +231,9 @@ def test_service_endpoints(client, service):
     ("DELETE", "/contests/abc/judgements", "GET, POST"),
     ("PUT", "/score", "POST"),
     ("DELETE", "/members/m1", "GET"),
+    # a route's literal path is its own: /members/{member_id} does not answer at /members/profile
+    ("OPTIONS", "/members/profile", "POST"),
+    ("GET", "/members/profile", "POST"),
 ])
 def test_a_405_names_every_method_of_the_path(client, method, path, allowed):
     answer = client.request(method, path)

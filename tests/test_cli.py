@@ -68,6 +68,12 @@ def test_missing_input_file(capsys, tmp_path):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_serve_refuses_a_public_address(capsys):
+def test_serve_refuses_a_public_address(capsys, monkeypatch):
+    monkeypatch.delenv("QUALITY_API_KEYS", raising=False)
+    monkeypatch.delenv("QUALITY_OPEN_ACCESS", raising=False)
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "refusing to bind" in capsys.readouterr().err
+    monkeypatch.setenv("QUALITY_OPEN_ACCESS", "true")  # served to anyone: then the address budget must parse
+    monkeypatch.setenv("QUALITY_ADDRESS_LIMITS", "rate=fast")
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "QUALITY_ADDRESS_LIMITS" in capsys.readouterr().err

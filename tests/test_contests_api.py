@@ -82,6 +82,10 @@ def test_entries_are_scored_against_the_theme_and_stored_with_thumbnails(client,
     listed = client.get(f"/contests/{contest['id']}/entries").json()
     assert [e["client_id"] for e in listed] == ["trip", "coast", "repost", "rewrite", "short"]
     assert client.get(f"/contests/{contest['id']}").json()["entries"] == 5
+    # the post is checked as sent: a theme past the text limit is 413 though the contest's replaces it
+    too_long = client.post(f"/contests/{contest['id']}/entries", json={"text": "自驾", "theme": "题" * 20_001})
+    assert too_long.status_code == 413 and too_long.json()["error"]["field"] == "theme"
+    assert client.get(f"/contests/{contest['id']}").json()["entries"] == 5
 
 
 def test_repeated_photos_and_texts_are_flagged_against_earlier_entries(contest):

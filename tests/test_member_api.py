@@ -121,6 +121,16 @@ def test_an_unknown_member_is_404_and_a_naive_as_of_is_422(client):
     assert client.get("/members/s4", params={"as_of": "2026-11-30T00:00:00"}).status_code == 422
 
 
+@pytest.mark.parametrize("as_of", ["0.5", "1764460800", " 1e9 "])
+def test_a_number_is_not_a_date_time(client, as_of):
+    """Pydantic would read a number as seconds since 1970; the schema says RFC 3339 text (schemathesis)."""
+    client.post("/members/dated/activities", json={"activities": [vote("v")]})
+    answer = client.get("/members/dated", params={"as_of": as_of})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "as_of"
+    body = {"member_id": "m", "as_of": 1764460800, "activities": [{**vote("w"), "at": 1764460800}]}
+    assert client.post("/members/profile", json=body).status_code == 422
+
+
 def test_the_member_list_pages_and_filters_by_tier(client):
     for i in range(5):
         assert client.post(f"/members/page-{i}/activities", json={"activities": [vote("v")]}).status_code == 200
@@ -165,3 +175,15 @@ def test_an_operator_confirms_a_tier_and_the_ladder_looks_on_from_it(client):
     assert audit[-1]["route"] == "/members/{member_id}/tier" and audit[-1]["detail"] == {"tier": "leading"}
     assert client.post("/members/nobody/tier", json={"tier": "core"}).status_code == 404
     assert client.post("/members/c1/tier", json={"tier": "platinum"}).status_code == 422
+
+
+def test_a_post_on_any_activity_is_checked_as_score_checks_it(client):
+    """Whether it will be scored or not (a counted kind, or its score given), a post an activity
+    carries is what the schema says a post is (schemathesis found both accepted)."""
+    empty = {**vote("e1"), "post": {"text": None}}
+    answer = client.post("/members/checked/activities", json={"activities": [empty]})
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "activities[0].post.text"
+    parent_on_post = {**vote("e2"), "kind": "event_attended", "post": {"text": "周末聚会", "parent": {"text": "x"}}}
+    answer = client.post("/members/profile", json={"member_id": "m", "activities": [parent_on_post]})
+    assert answer.status_code == 422 and answer.json()["error"]["code"] == "parent_on_post"
+    assert client.get("/members/checked").status_code == 404  # nothing of the refused batch was stored

@@ -50,7 +50,7 @@ EXPECTED_ERRORS: dict[tuple[str, str], set[int]] = {
     # member routes: the stateless profile scores content; the stored ones use the database
     ("POST", "/members/profile"): SCORING,
     ("POST", "/members/{member_id}/activities"): SCORING | {503},
-    ("GET", "/members/{member_id}"): IN_CONTEST | {503},
+    ("GET", "/members/{member_id}"): IN_CONTEST | {405, 503},  # 405: /members/profile
     ("GET", "/members"): KEYED | {422, 503},
     ("GET", "/audit"): KEYED | {422, 503},
     ("POST", "/members/{member_id}/tier"): WITH_BODY | {404, 503},
@@ -245,3 +245,54 @@ def test_without_keys_the_document_declares_no_auth_and_requests_need_none(servi
         assert not {"401", "403", "303", "429"} & set(operation["responses"]), (method, path)
         errors = {int(s) for s in operation["responses"] if int(s) >= 400}
         assert errors == EXPECTED_ERRORS[(method, path)] - KEYED, (method, path)
+
+
+def _post_schema_validator(schema: dict) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": "#/components/schemas/Post", "components": schema["components"]})
+
+
+@pytest.mark.parametrize("post, accepted", [
+    ({"text": "高速油耗6.2L"}, True),
+    ({"title": "提车作业"}, True),
+    ({"kind": "reply", "text": "多练", "parent": {"text": "侧方总压线怎么办", "author_is_newcomer": True}}, True),
+    ({"text": " \u3000\u200b\t"}, False),                         # nothing visible: empty_post
+    ({"text": "\u200b", "title": "\ufeff "}, False),
+    ({"text": "多练", "parent": {"text": "怎么办"}}, False),         # parent on a post: parent_on_post
+    ({"kind": "post", "text": "多练", "parent": {"text": "怎么办"}}, False),
+    ({"text": "好" * 20_001}, False),                               # past the running limit: 413
+    ({"text": "多练", "theme": "题" * 20_001}, False),
+    ({"text": 42}, False),
+    ({"kind": "reply", "text": "多练", "parent": {"text": "x", "author_is_newcomer": 1}}, False),  # no 1 for true
+    ({"kind": "reply", "text": "多练", "parent": {"text": "x", "author_is_newcomer": "true"}}, False),
+])
+def test_the_post_schema_accepts_what_the_service_accepts(client, schema, post, accepted):
+    """What /openapi.json says of a post is what `POST /score` does with it (schemathesis' positive
+    and negative data checks): the visible-text and parent rules, the running text limit, strict types."""
+    valid = _post_schema_validator(schema).is_valid(post)
+    answer = client.post("/score", json=post)
+    assert valid is accepted, list(_post_schema_validator(schema).iter_errors(post))
+    assert (answer.status_code == 200) is accepted, answer.text
+
+
+def test_the_blank_characters_in_the_post_schema_are_those_the_clean_up_removes():
+    """`BLANK_CHARS` (the schema's visible-text pattern) is exactly what `clean_text` leaves nothing of."""
+    import re
+
+    from quality.normalize import clean_text
+    from quality.schemas import BLANK_CHARS
+
+    blank = re.compile(f"[{BLANK_CHARS}]")
+    disagree = [hex(code) for code in range(0x110000) if not 0xD800 <= code <= 0xDFFF
+                and (clean_text(chr(code)) == "") != bool(blank.fullmatch(chr(code)))]
+    assert disagree == []
+
+
+def test_the_document_states_the_running_limits(service, tmp_path):
+    limits = Limits(max_text_chars=500, max_images_per_post=2, max_batch_items=8)
+    settings = service.settings.model_copy(update={"state_dir": tmp_path, "limits": limits})
+    components = create_app(settings, service=service).openapi()["components"]["schemas"]
+    text = [branch for branch in components["Post"]["properties"]["text"]["anyOf"] if branch.get("type") == "string"]
+    assert text[0]["maxLength"] == 500
+    assert components["Post"]["properties"]["images"]["maxItems"] == 2
+    assert components["BatchRequest"]["properties"]["items"]["maxItems"] == 8
+    assert components["BatchRequest"]["properties"]["items"]["minItems"] == 1

@@ -111,6 +111,41 @@ def test_the_daily_post_quota_refuses_a_request_that_would_go_over(limited):
     assert 'quality_key_requests_total{key="nightly",outcome="quota_exceeded"} 2.0' in metrics
 
 
+def test_without_keys_on_a_public_bind_each_client_address_has_its_own_budget(service, tmp_path):
+    """QUALITY_OPEN_ACCESS: no keys, a non-loopback bind; every address gets QUALITY_ADDRESS_LIMITS,
+    counted in /metrics as `anonymous` (never by address), declared as 429 in /openapi.json."""
+    settings = service.settings.model_copy(update={
+        "state_dir": tmp_path, "api_keys": None, "host": "0.0.0.0", "open_access": True,
+        "address_limits": "rate=1;burst=2;posts_per_day=3"})
+    app = create_app(settings, service=service)
+    with TestClient(app, client=("203.0.113.7", 4000)) as one, TestClient(app, client=("198.51.100.9", 4000)) as other:
+        statuses = [one.get("/info").status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        refused = one.get("/info")
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+        assert "client address" in refused.json()["error"]["message"] and int(refused.headers["retry-after"]) >= 1
+        assert other.get("/info").status_code == 200  # another address: its own bucket
+        assert other.get("/health").status_code == 200 and other.get("/health").status_code == 200  # open route
+        assert other.post("/score/batch", json={"items": [{"text": "保养看手册"}, {"text": "首保"}]}).status_code == 200
+        time.sleep(1.05)
+        over = other.post("/score/batch", json={"items": [{"text": "a"}, {"text": "b"}]})
+        assert over.status_code == 429 and over.json()["error"]["code"] == "quota_exceeded"
+        metrics = TestClient(app, client=("127.0.0.1", 1)).get("/metrics").text
+        assert 'quality_key_requests_total{key="anonymous",outcome="rate_limited"}' in metrics
+        assert "203.0.113.7" not in metrics and "198.51.100.9" not in metrics
+        declared = app.openapi()["paths"]["/score"]["post"]["responses"]
+        assert "429" in declared and "401" not in declared
+
+
+def test_on_loopback_without_keys_there_is_no_budget(service, tmp_path):
+    settings = service.settings.model_copy(update={"state_dir": tmp_path, "api_keys": None,
+                                                   "address_limits": "rate=1;burst=1"})
+    app = create_app(settings, service=service)
+    with TestClient(app) as client:
+        assert all(client.get("/info").status_code == 200 for _ in range(5))
+    assert "429" not in app.openapi()["paths"]["/score"]["post"]["responses"]
+
+
 def _flood(base: str, key: str, per_second: float, seconds: float, results) -> None:
     """A client process sending `per_second` requests with `key` for `seconds`; its statuses."""
     statuses = []

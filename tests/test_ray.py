@@ -261,5 +261,83 @@ def test_serve_app_answers_score_like_the_local_api(ray_instance, service, photo
             assert bad.status_code == 422
             assert bad.json()["error"]["field"] == "items[1].text"
             assert client.get("/info").json()["models_version"] == service.models_version
+            # Nothing of the instance listens beyond loopback, the replicas' gRPC servers included
+            # (Ray 2.60 binds those to every interface; ray_apps/listeners.py).
+            beyond = listening_beyond_loopback()
+            assert beyond == [], beyond
     finally:
         serve.shutdown()
+
+
+def listening_beyond_loopback() -> list[str]:
+    """Listening TCP sockets of this user's Ray processes on an address other than loopback."""
+    import ipaddress
+    import os
+
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "name", "cmdline", "uids"]):
+        try:
+            if process.info["uids"] is None or process.info["uids"].real != os.getuid():
+                continue
+            if "ray" not in " ".join(process.info["cmdline"] or []).lower():
+                continue
+            for connection in process.net_connections(kind="tcp"):
+                address = ipaddress.ip_address(connection.laddr.ip.split("%")[0])
+                address = getattr(address, "ipv4_mapped", None) or address  # ::ffff:127.0.0.1
+                if connection.status == psutil.CONN_LISTEN and not address.is_loopback:
+                    found.append(f"{process.info['name']} ({process.pid}) {connection.laddr.ip}:{connection.laddr.port}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def test_serve_proxys_own_errors_get_the_contract_body(ray_instance):
+    """Ray's proxy answers overload itself (BackPressureError: plain-text 503); through the
+    middleware `start_local` installs in it (ray_apps/proxy_errors.py) that answer is the contract's
+    body with Retry-After. The messages are the ones Ray's proxy sends, made by Ray's own code."""
+    import asyncio
+    import os
+
+    from ray.serve._private.http_util import (get_http_response_status, send_http_response_on_exception,
+                                              validate_http_proxy_callback_return)
+    from ray.serve._private.utils import call_function_from_import_path
+    from ray.serve.exceptions import BackPressureError
+
+    from ray_apps.proxy_errors import CALLBACK, ContractErrors
+
+    assert os.environ["RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"] == CALLBACK  # what the proxy reads
+    [installed] = validate_http_proxy_callback_return(call_function_from_import_path(CALLBACK))
+    assert installed.cls is ContractErrors
+
+    status = get_http_response_status(BackPressureError(num_queued_requests=3, max_queued_requests=2),
+                                      request_timeout_s=None, request_id="r1")
+    proxy_messages = send_http_response_on_exception(status, response_started=False)
+
+    async def proxy(scope, receive, send):
+        for message in proxy_messages:
+            await send(message)
+
+    async def app_json(scope, receive, send):  # the app's own errors pass untouched
+        await send({"type": "http.response.start", "status": 503,
+                    "headers": [(b"content-type", b"application/json"), (b"retry-after", b"7")]})
+        await send({"type": "http.response.body", "body": b'{"error": {"code": "timeout"}}'})
+
+    def answer(app) -> list[dict]:
+        sent: list[dict] = []
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(ContractErrors(app)({"type": "http", "method": "POST", "path": "/score"}, None, send))
+        return sent
+
+    start, body = answer(proxy)
+    headers = dict(start["headers"])
+    assert start["status"] == 503 and headers[b"content-type"] == b"application/json"
+    assert int(headers[b"retry-after"]) >= 0 and int(headers[b"content-length"]) == len(body["body"])
+    error = json.loads(body["body"])["error"]
+    assert error["code"] == "overloaded" and error["field"] is None and set(error) == {"code", "message", "field"}
+    start, body = answer(app_json)
+    assert dict(start["headers"])[b"retry-after"] == b"7" and body["body"] == b'{"error": {"code": "timeout"}}'

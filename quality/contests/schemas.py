@@ -14,7 +14,7 @@ Judge = Field(min_length=1, max_length=100, description="who judged: a name or i
 
 
 class ContestCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Name
     theme: str = Field(min_length=1, max_length=200, description="e.g. 我的第一次长途旅行; entries are scored against it")
@@ -59,7 +59,7 @@ class Entry(BaseModel):
 
 
 class PairJudgement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     judge: str = Judge
     winner: str = Field(min_length=1, max_length=64, description="entry id preferred")
@@ -67,7 +67,7 @@ class PairJudgement(BaseModel):
 
 
 class ScoreJudgement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     judge: str = Judge
     entry: str = Field(min_length=1, max_length=64)

@@ -24,6 +24,7 @@ from quality.rubric.config import Rubric
 from quality.schemas import Post, ScoreResult
 from quality.service import QualityService
 from quality.settings import Settings
+from quality.validation import check_post
 
 if TYPE_CHECKING:  # the ranking (choix, scipy.stats) loads on first use, not at server start
     from quality.contests.ranking import DirectScore, Preference
@@ -118,6 +119,7 @@ class ContestService:
         """Score the post against the contest's theme, check it against earlier entries, store it;
         and whether this replays an earlier request with the same key (then nothing is scored or
         stored: the entry stored then is the answer)."""
+        check_post(post, self.scorer.settings.limits)  # as sent: its own theme is replaced, not unchecked
         contest = self.store.get_contest(contest_id)
         request_sha256 = hashlib.sha256(post.model_dump_json().encode()).hexdigest() if idempotency_key else None
         earlier = self.store.entry_with_key(contest_id, idempotency_key, request_sha256)

@@ -8,10 +8,11 @@ fields since added or dropped, are still accepted and nothing is scored twice.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from quality.schemas import Post, PostKind
 
@@ -24,11 +25,25 @@ CONTENT_KINDS = ("comment", "post", "reply")
 MAX_PROFILE_ACTIVITIES = 5000
 MAX_STORED_BATCH = 256
 
-_Permissive = ConfigDict(extra="ignore")
+# Stored results are read leniently (other fields ignored) but typed strictly: no "1" read as 1.
+_Permissive = ConfigDict(extra="ignore", strict=True)
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def _date_time_text(value):
+    """Pydantic would read a number (or a numeral in a string) as seconds since 1970; a timestamp
+    here is an RFC 3339 date-time only, as the schema says."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("expected an RFC 3339 date-time with its UTC offset, e.g. 2026-11-02T20:15:00+08:00")
+    return value
+
+
+# A date-time with its UTC offset, written as RFC 3339 text (never a number of seconds).
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 class TaskRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(min_length=1, max_length=256)
     tier: TierName | None = None
 
@@ -57,6 +72,10 @@ class _DimensionsView(BaseModel):
     civility: _CivilityView | None = None
 
 
+class _PostKindView(PostKind):
+    model_config = ConfigDict(strict=True)
+
+
 class ActivityScore(BaseModel):
     """The parts of a `ScoreResult` the profile reads; any other field is accepted and ignored."""
 
@@ -64,14 +83,14 @@ class ActivityScore(BaseModel):
     audition: _AuditionView
     civility_signal: _CivilitySignalView
     dimensions: _DimensionsView = Field(default_factory=_DimensionsView)
-    post_kind: PostKind | None = None
+    post_kind: _PostKindView | None = None
 
 
 class Activity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=256, description="unique per member")
-    at: AwareDatetime = Field(description="when, with its UTC offset (e.g. 2026-11-02T20:15:00+08:00)")
+    at: Timestamp = Field(description="when, with its UTC offset (e.g. 2026-11-02T20:15:00+08:00)")
     kind: ActivityKind
     post: Post | None = Field(None, description="the content, for comment / post / reply")
     score: ActivityScore | None = Field(None, description="the ScoreResult /score gave `post`: used instead of "
@@ -91,8 +110,8 @@ class ProfileRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     member_id: str = Field(min_length=1, max_length=256)
-    joined_at: AwareDatetime | None = None
-    as_of: AwareDatetime | None = Field(None, description="the profile's date (default: now)")
+    joined_at: Timestamp | None = None
+    as_of: Timestamp | None = Field(None, description="the profile's date (default: now)")
     current_tier: TierName | None = Field(None, description="the tier the member holds today (default: basic)")
     activities: list[Activity] = Field(default_factory=list,
                                        description=f"at most {MAX_PROFILE_ACTIVITIES} (413 beyond)")
@@ -104,7 +123,7 @@ class ActivitiesBatch(BaseModel):
 
 
 class TierConfirmation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     tier: TierName = Field(description="the tier a person confirms the member holds")
 
 

@@ -13,7 +13,8 @@ from quality.members.schemas import (MAX_PROFILE_ACTIVITIES, MAX_STORED_BATCH, A
 from quality.members.scoring import check_unique_ids, facts_of, score_missing
 from quality.members.store import MemberStore
 from quality.service import QualityService
-from quality.settings import Settings
+from quality.settings import Limits, Settings
+from quality.validation import check_post
 
 
 class MemberService:
@@ -38,6 +39,7 @@ class MemberService:
     def profile(self, request: ProfileRequest) -> MemberProfile:
         """Stateless: the history in the request, content without a score scored once now."""
         check_activity_count(request.activities, MAX_PROFILE_ACTIVITIES)
+        check_activity_posts(request.activities, self.scorer.settings.limits)
         as_of = request.as_of or datetime.now(UTC)
         return self._build(request.member_id, request.activities, as_of, request.current_tier)
 
@@ -59,6 +61,7 @@ class MemberService:
         so stored history is never scored again; the member's summary is then refreshed."""
         store = self._require_store()
         check_activity_count(activities, MAX_STORED_BATCH)
+        check_activity_posts(activities, self.scorer.settings.limits)
         check_unique_ids(activities)  # a batch naming one id twice is refused before any work
         already = store.known(member_id, activities)
         fresh = [a for i, a in enumerate(activities) if i not in already]
@@ -95,6 +98,15 @@ class MemberService:
                                                  stages=row.stages, activities=row.activities,
                                                  last_active=row.last_active) for row in rows],
                           next_cursor=next_cursor)
+
+
+def check_activity_posts(activities: Sequence[Activity], limits: Limits) -> None:
+    """Every post an activity carries is checked as `/score` checks it (422 empty_post,
+    parent_on_post; 413 past a limit), whether or not it will be scored: with its score given,
+    or on an activity kind that is only counted, it is still what the schema says a post is."""
+    for index, activity in enumerate(activities):
+        if activity.post is not None:
+            check_post(activity.post, limits, field_prefix=f"activities[{index}].post.")
 
 
 def check_activity_count(activities: Sequence[Activity], limit: int) -> None:
