@@ -127,8 +127,9 @@ def test_table_and_targets_render_from_the_json(suite):
         "curves": {"text_length": curves.summarize_curve("chars", [(50, _fake_run(10.0)), (5000, _fake_run(40.0))])},
     }
     rows = {t["target"]: t for t in report.targets(results)}
-    assert len(rows) == 11  # six targets (three also for the QUALITY_CIVILITY_MODEL=head profile), two members
+    assert len(rows) == 13  # eight speed targets (three also for the QUALITY_CIVILITY_MODEL=head profile), two members
     assert rows["text_post_p50_c1"]["met"] is True and rows["cold_start"]["met"] is False
+    assert rows["text_post_c8_over_c1"]["measured"] is None and rows["photo_only_p50_c1"]["met"] is None
     assert rows["cold_start_head"]["met"] is None  # no head-profile server in this run
     assert rows["e5_vs_sentence_transformers"]["met"] is None  # no sentence-transformers run in this suite
     assert rows["batch_posts_per_s"]["measured"] == 768.0

@@ -89,6 +89,27 @@ AWKWARD_TEXTS = ["", " ", "a", "ＡＢ　ｃ", "你是不是\n\n\t傻  逼", "İ
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
+def test_tf_idf_rows_equal_scikit_learns_tfidf_transformer(texts):
+    """`weighted_rows` (the serving path's TF-IDF on the CSR arrays) equals scikit-learn's
+    TfidfTransformer(sublinear_tf=True, norm="l2") with the same idf, empty rows included."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from quality.text.char_ngrams import hashed_char_counts
+    from quality.text.civility_head import CHAR_NGRAM_RANGE, HASH_FEATURES, char_ngram_tfidf
+
+    idf = np.random.default_rng(len(texts)).uniform(1.0, 9.0, HASH_FEATURES).astype(np.float32)
+    for batch in (texts, AWKWARD_TEXTS):
+        counts = hashed_char_counts(batch, CHAR_NGRAM_RANGE, HASH_FEATURES)
+        reference = TfidfTransformer(sublinear_tf=True, norm="l2").fit(counts)
+        reference.idf_ = idf.astype(np.float64)
+        expected = reference.transform(counts).toarray()
+        ours = char_ngram_tfidf(batch, idf)
+        assert ours.dtype == np.float32 and ours.shape == counts.shape
+        assert np.abs(ours.toarray() - expected).max() < 1e-6
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=5))
 def test_char_ngram_counts_equal_scikit_learns_hashing_vectorizer(texts):
     from quality.text.char_ngrams import hashed_char_counts
     from quality.text.civility_head import CHAR_NGRAM_RANGE, HASH_FEATURES, char_ngram_hasher

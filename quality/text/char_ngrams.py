@@ -37,6 +37,19 @@ def char_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     return grams
 
 
+def weighted_rows(counts: sp.csr_matrix, idf: np.ndarray, tf: np.ndarray) -> sp.csr_matrix:
+    """tf x idf per stored n-gram (`tf`: the term weights of `counts.data`, e.g. 1 + log(count)),
+    each row L2-normalised, a row without n-grams left empty; float32 CSR.
+
+    On the CSR arrays directly: scipy's `multiply` by a dense idf row and `diags(...) @` cost ~1 ms
+    for a single short text (most of it broadcasting over the 262k columns), this ~20 µs."""
+    weighted = tf.astype(np.float32, copy=False) * idf.astype(np.float32, copy=False)[counts.indices]
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=np.square(weighted, dtype=np.float64), minlength=counts.shape[0]))
+    scaled = (weighted / np.maximum(norms, 1e-12)[rows]).astype(np.float32)
+    return sp.csr_matrix((scaled, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+
+
 def hashed_char_counts(texts: list[str], ngram_range: tuple[int, int], n_features: int) -> sp.csr_matrix:
     """(len(texts), n_features) float32 CSR of n-gram counts, duplicates summed."""
     indptr = [0]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from quality.text.char_ngrams import hashed_char_counts
+from quality.text.char_ngrams import hashed_char_counts, weighted_rows
 from quality.artifacts import read_head_file, write_head_file
 
 CHAR_NGRAM_RANGE = (1, 3)
@@ -42,10 +42,7 @@ def char_ngram_hasher():
 def char_ngram_tfidf(texts: list[str], idf: np.ndarray) -> sp.csr_matrix:
     """Sublinear TF x IDF, L2-normalised per row (as sklearn's TfidfTransformer)."""
     counts = hashed_char_counts(texts, CHAR_NGRAM_RANGE, HASH_FEATURES)
-    counts.data = 1.0 + np.log(counts.data)
-    weighted = counts.multiply(idf.astype(np.float32)).tocsr()
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-    return sp.diags(1.0 / np.maximum(norms, 1e-12)).dot(weighted).tocsr()
+    return weighted_rows(counts, idf, 1.0 + np.log(counts.data))
 
 
 def civility_features(

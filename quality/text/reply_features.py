@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from quality.normalize import clean_text
-from quality.text.char_ngrams import hashed_char_counts
+from quality.text.char_ngrams import hashed_char_counts, weighted_rows
 from quality.text.lexicon import default_lexicon
 
 CHAR_NGRAMS = (1, 3)
@@ -101,11 +101,7 @@ def lexical_features(reply: str, parent: str | None, newcomer_parent: bool) -> n
 def char_features(texts: list[str], idf: np.ndarray) -> sp.csr_matrix:
     """log(1 + count) x idf of the hashed char 1-3-grams, rows L2-normalised (float32 CSR)."""
     counts = hashed_char_counts([clean_text(text) for text in texts], CHAR_NGRAMS, CHAR_FEATURES)
-    counts.data = np.log1p(counts.data)
-    weighted = counts.multiply(idf.reshape(1, -1)).tocsr().astype(np.float32)
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ weighted, dtype=np.float32)
+    return weighted_rows(counts, idf, np.log1p(counts.data))
 
 
 def dense_features(civility_embeddings: np.ndarray, reply_embeddings: np.ndarray, parent_embeddings: np.ndarray,
