@@ -15,6 +15,7 @@ several processes or Ray replicas each enforces the budget on what it serves.
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 import threading
@@ -66,14 +67,38 @@ class KeyLimits:
 
 
 class Budgets:
-    """The token buckets and daily post counts of every key, by key name (thread-safe)."""
+    """The token buckets and daily post counts of every key, by key name (thread-safe).
 
-    def __init__(self, clock=time.monotonic, today=lambda: datetime.now(UTC)):
+    Names are key names, or client addresses when serving without keys (api.auth), which a
+    scanner can make many of: past `max_tracked` entries, the ones that say nothing are dropped
+    (a bucket that has refilled is the same as none; a count from an earlier day is zero), and if
+    that is not enough, the buckets nearest to full and today's smallest post counts, down to half
+    the bound (those callers start again from a full bucket or zero: lenient to them, never
+    stricter)."""
+
+    def __init__(self, clock=time.monotonic, today=lambda: datetime.now(UTC), max_tracked: int = 100_000):
         self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # name -> (tokens, at)
+        self._buckets: dict[str, tuple[float, float, float]] = {}  # name -> (tokens, at, full again at)
         self._posts: dict[str, tuple[str, int]] = {}  # name -> (UTC day, posts)
         self._clock = clock
         self._today = today
+        self.max_tracked = max_tracked
+
+    def tracked(self) -> int:
+        with self._lock:
+            return len(self._buckets) + len(self._posts)
+
+    def _forget_idle(self, now: float, day: str) -> None:
+        """Called with the lock held when a table is over `max_tracked`."""
+        if len(self._buckets) > self.max_tracked:
+            self._buckets = {name: entry for name, entry in self._buckets.items() if entry[2] > now}
+        if len(self._buckets) > self.max_tracked:
+            kept = heapq.nlargest(self.max_tracked // 2, self._buckets.items(), key=lambda item: item[1][2])
+            self._buckets = dict(kept)
+        if len(self._posts) > self.max_tracked:
+            self._posts = {name: entry for name, entry in self._posts.items() if entry[0] == day}
+        if len(self._posts) > self.max_tracked:  # today's smallest counts go first
+            self._posts = dict(heapq.nlargest(self.max_tracked // 2, self._posts.items(), key=lambda item: item[1][1]))
 
     def take_request(self, name: str, limits: KeyLimits) -> float | None:
         """None if the key may make a request now (one token taken); else seconds until it may."""
@@ -81,13 +106,14 @@ class Budgets:
             return None
         now = self._clock()
         with self._lock:
-            tokens, at = self._buckets.get(name, (limits.bucket, now))
+            tokens, at, _ = self._buckets.get(name, (limits.bucket, now, now))
             tokens = min(limits.bucket, tokens + (now - at) * limits.rate)
-            if tokens < 1.0:
-                self._buckets[name] = (tokens, now)
-                return (1.0 - tokens) / limits.rate
-            self._buckets[name] = (tokens - 1.0, now)
-            return None
+            wait = None if tokens >= 1.0 else (1.0 - tokens) / limits.rate
+            tokens -= 1.0 if wait is None else 0.0
+            self._buckets[name] = (tokens, now, now + (limits.bucket - tokens) / limits.rate)
+            if len(self._buckets) > self.max_tracked:
+                self._forget_idle(now, self._today().strftime("%Y-%m-%d"))
+            return wait
 
     def charge_posts(self, name: str, limits: KeyLimits, posts: int) -> float | None:
         """None if the key may score `posts` more today (they are counted); else seconds until the
@@ -104,6 +130,8 @@ class Budgets:
                 midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
                 return max(1.0, (midnight - now).total_seconds())
             self._posts[name] = (day, used + posts)
+            if len(self._posts) > self.max_tracked:
+                self._forget_idle(self._clock(), day)
             return None
 
     def posts_today(self, name: str) -> int:

@@ -53,6 +53,31 @@ def test_the_bucket_refills_at_the_rate_up_to_the_burst():
     assert [budgets.take_request("a", limits) for _ in range(4)][-1] is not None
 
 
+def test_many_callers_are_forgotten_once_idle_and_a_busy_one_is_not():
+    """Without keys every client address has a bucket: a scanner's many addresses must not grow the
+    table for ever. Past `max_tracked`, buckets that have refilled (the same as none) are dropped,
+    then those nearest to full; the one furthest from full is kept, with its wait."""
+    now = [0.0]
+    budgets = Budgets(clock=lambda: now[0], max_tracked=100)
+    limits = KeyLimits(rate=1, burst=2)
+    assert [budgets.take_request("busy", limits) for _ in range(3)][-1] == pytest.approx(1.0)
+    for address in range(500):
+        now[0] += 0.001
+        budgets.take_request(f"address {address}", limits)
+    assert budgets.tracked() <= 101
+    assert budgets.take_request("busy", limits) is not None  # still refilling: not forgotten
+    now[0] += 10
+    for address in range(500, 1000):
+        budgets.take_request(f"address {address}", limits)
+    assert budgets.tracked() <= 101
+    posts = Budgets(max_tracked=100)
+    quota = KeyLimits(posts_per_day=10)
+    posts.charge_posts("heavy", quota, 9)
+    for address in range(500):
+        posts.charge_posts(f"address {address}", quota, 1)
+    assert posts.tracked() <= 101 and posts.posts_today("heavy") == 9  # the largest count is kept
+
+
 def test_the_daily_quota_counts_whole_requests_and_resets_at_utc_midnight():
     today = [datetime(2026, 12, 6, 23, 59, 0, tzinfo=UTC)]
     budgets = Budgets(today=lambda: today[0])
