@@ -21,10 +21,10 @@ def measure(budget: int) -> None:
     from quality.settings import get_settings
     from quality.text.civility_e5 import ensure_civility_onnx
 
-    onnx_encoder.micro_batches.__defaults__ = (onnx_encoder.MICRO_BATCH, budget)
     settings = get_settings()
     model = ensure_civility_onnx(settings.models_dir / "civility-e5" / "adapter", settings.cache_dir)  # as the service
     encoder = onnx_encoder.encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)
+    encoder.max_batch_tokens = budget
     short = corpus()
     long_texts = ["".join(short[(i + j) % len(short)] for j in range(12)) for i in range(48)]
     medium = ["".join(short[(i + j) % len(short)] for j in range(3)) for i in range(64)]

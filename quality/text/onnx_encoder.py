@@ -78,6 +78,7 @@ class OnnxSentenceEncoder:
 
         self.name = name
         self.prefix = prefix
+        self.max_batch_tokens = MAX_BATCH_TOKENS  # padded tokens per session call (bench/encoder_budget.py varies it)
         self.max_length = max_length
         self._lowercase = lowercase
         self._tokenizer, self._pad_id = load_tokenizer(tokenizer_path, max_length, pad_id)
@@ -104,7 +105,7 @@ class OnnxSentenceEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         rows = self.token_ids(list(texts))
         vectors = np.zeros((len(rows), self.dim), dtype=np.float32)
-        for batch in micro_batches([len(row) for row in rows]):
+        for batch in micro_batches([len(row) for row in rows], max_tokens=self.max_batch_tokens):
             vectors[batch] = self._run([rows[i] for i in batch])
         return vectors
 
