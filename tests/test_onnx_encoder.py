@@ -320,3 +320,27 @@ def test_served_int8_civility_model_agrees_with_its_fp32_export(service):
     # across it (0.493, 0.483): flips are allowed only within 0.07 of the threshold.
     flipped = (p["int8"] >= 0.5) != (p["fp32"] >= 0.5)
     assert np.all(np.abs(p["fp32"][flipped] - 0.5) < 0.07), (p["fp32"][flipped], p["int8"][flipped])
+
+
+def test_a_distilled_student_keeps_the_blocks_it_names_and_a_bad_spec_is_refused(tmp_path):
+    import json
+
+    import transformers
+
+    from quality.text.civility_e5 import keep_layers, read_student
+
+    torch.manual_seed(0)
+    model = transformers.BertModel(transformers.BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=4,
+                                                           num_attention_heads=2, intermediate_size=32))
+    blocks = list(model.encoder.layer)
+    student = keep_layers(model, [1, 3])
+    assert student.config.num_hidden_layers == 2 and list(student.encoder.layer) == [blocks[1], blocks[3]]
+    ids = torch.tensor([[2, 5, 7, 3]])
+    assert student(input_ids=ids).last_hidden_state.shape == (1, 4, 16)
+    for layers, ok in (([1, 3, 5], True), ([], False), ([12], False), (["1"], False), (None, False)):
+        (tmp_path / "student.json").write_text(json.dumps({"layers": layers}))
+        if ok:
+            assert read_student(tmp_path)["layers"] == layers
+        else:
+            with pytest.raises(ValueError, match="layers"):
+                read_student(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 
 from eval.signal import evaluate_signal, signal_metrics
 from quality.schemas import Parent, Post
-from quality.text.reply_features import LEXICAL_NAMES, char_features, lexical_features
+from quality.text.reply_features import LEXICAL_NAMES, char_features, dense_features, lexical_features
 from train.reply_data import OUT, check, split_of
 
 # Put-downs quoted in the civility issue (measured on main before the reply model: the first two
@@ -174,3 +174,20 @@ def test_dev_folds_keep_a_thread_together():
         by_thread.setdefault(example.group, set()).add(int(fold))
     assert all(example.group for example in dev)
     assert all(len(found) == 1 for found in by_thread.values()) and len(set(folds.tolist())) == 5
+
+
+def test_dense_features_hold_the_context_of_the_encoder_the_heads_name():
+    """Sentence-encoder context: [civility, reply, parent, reply x parent, COLD, lexical]; civility
+    context (no sentence pass): [civility, parent, civility x parent, COLD, lexical]."""
+    rng = np.random.default_rng(0)
+    civility, reply_, parent, lexical = (rng.normal(size=(3, d)).astype(np.float32) for d in (4, 5, 5, 2))
+    civility_parent = rng.normal(size=(3, 4)).astype(np.float32)
+    cold = np.array([0.5, -1.0, 2.0])
+    sentence = dense_features(civility, reply_, parent, cold, lexical)
+    assert sentence.shape == (3, 4 + 5 + 5 + 5 + 1 + 2)
+    np.testing.assert_allclose(sentence[:, 14:19], reply_ * parent, rtol=1e-6)
+    own = dense_features(civility, None, civility_parent, cold, lexical)
+    assert own.shape == (3, 4 + 4 + 4 + 1 + 2)
+    np.testing.assert_allclose(own[:, 4:8], civility_parent)
+    np.testing.assert_allclose(own[:, 8:12], civility * civility_parent, rtol=1e-6)
+    np.testing.assert_allclose(own[:, 12], cold, rtol=1e-6)

@@ -91,9 +91,13 @@ split; this dev split is easier for every model here (the char baseline alone re
 ## Reproduce
 
     .venv/bin/python -m train.civility_finetune --epochs 1   # ~1 h on 2 busy cores
+    .venv/bin/python -m train.civility_multitask --out models/civility-e5   # 1,200 steps, 16 min
+    .venv/bin/python -m train.civility_multitask --extra-team --max-steps 1500 --out models/civility-e5
     .venv/bin/python -m train.civility_e5_card
 
-then put the sha256 of `adapter/adapter_model.safetensors`, `adapter/adapter_config.json`
+(each `civility_multitask` run continues from the served adapter; the served model ran the
+`--extra-team` step twice: with the 330, then with the 1,393 training-only replies of
+`data/replies/extra_train.jsonl`), then put the sha256 of `adapter/adapter_model.safetensors`, `adapter/adapter_config.json`
 and `head.npz` into `models/manifest.yaml`.
 
 ## Limitations

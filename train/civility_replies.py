@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold
 from quality.artifacts import write_head_file
 from quality.settings import PROJECT_ROOT, Settings
 from quality.text.reply_features import CHAR_FEATURES, LEXICAL_NAMES, char_features, dense_features
-from train.reply_featurize import EncodedReplies, Featurizer
+from train.reply_featurize import FIELDS, EncodedReplies, Featurizer
 from train.reply_sources import (Example, example, read_cold, read_convabuse, read_diasafety, read_extra_team_replies,
                                  read_swsr, read_team_replies,
                                  read_templates)
@@ -42,15 +42,25 @@ CHAR_HEADS = ("uncivil", "constructive")
 DEFAULT_OUT = PROJECT_ROOT / "models" / "civility-replies"
 
 
+CONTEXT_ENCODERS = ("sentence", "civility")
+
+
 @dataclass
 class Split:
+    """Labelled replies with their features. `context`: which encoder reads reply and parent for
+    the context features: the sentence encoder (USE), or the civility encoder itself (no
+    sentence-encoder pass when serving)."""
     examples: list[Example]
     encoded: EncodedReplies
+    context: str = "sentence"
     dense: np.ndarray = field(init=False)
 
     def __post_init__(self):
         e = self.encoded
-        self.dense = dense_features(e.civility, e.reply, e.parent, e.cold_logits, e.lexical)
+        if self.context == "civility":
+            self.dense = dense_features(e.civility, None, e.civility_parent, e.cold_logits, e.lexical)
+        else:
+            self.dense = dense_features(e.civility, e.reply, e.parent, e.cold_logits, e.lexical)
 
     def labels(self, head: str) -> np.ndarray:
         return np.array([np.nan if getattr(x, head) is None else getattr(x, head) for x in self.examples], float)
@@ -62,9 +72,8 @@ class Split:
 
 def concat(splits: list[Split]) -> Split:
     examples = [x for s in splits for x in s.examples]
-    encoded = EncodedReplies(*(np.concatenate([getattr(s.encoded, name) for s in splits])
-                               for name in ("civility", "cold_logits", "reply", "parent", "lexical")))
-    return Split(examples, encoded)
+    encoded = EncodedReplies(*(np.concatenate([getattr(s.encoded, name) for s in splits]) for name in FIELDS))
+    return Split(examples, encoded, splits[0].context)
 
 
 def idf_of(texts: list[str]) -> np.ndarray:
@@ -185,7 +194,8 @@ def dev_report(logits: dict[str, np.ndarray], data: Split, uncivil_at=0.5, const
     return report
 
 
-def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extra_team: bool = False) -> dict[str, Split]:
+def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extra_team: bool = False,
+                  context: str = "sentence") -> dict[str, Split]:
     from train.reply_templates import Generator
 
     swsr_train, _ = read_swsr(data_dir / "civility" / "swsr_comments.csv")
@@ -205,14 +215,13 @@ def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extr
     }
     if extra_team:
         sources["team_extra"] = read_extra_team_replies()
-    return {name: Split(examples, featurizer.encode(examples, name)) for name, examples in sources.items()}
+    return {name: Split(examples, featurizer.encode(examples, name), context) for name, examples in sources.items()}
 
 
 def subset(data: Split, rows: np.ndarray) -> Split:
     index = np.flatnonzero(rows)
-    encoded = EncodedReplies(*(getattr(data.encoded, name)[index]
-                               for name in ("civility", "cold_logits", "reply", "parent", "lexical")))
-    return Split([data.examples[i] for i in index], encoded)
+    encoded = EncodedReplies(*(getattr(data.encoded, name)[index] for name in FIELDS))
+    return Split([data.examples[i] for i in index], encoded, data.context)
 
 
 def thread_folds(examples: list[Example], folds: int) -> np.ndarray:
@@ -256,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="choose, calibrate and fit cut-offs on out-of-fold dev predictions (by thread), then "
                              "train the final heads on train + dev; 0: train on train only, dev in-sample")
     parser.add_argument("--version", default=date.today().isoformat(), help="the model's version (results carry it)")
+    parser.add_argument("--context-encoder", choices=CONTEXT_ENCODERS, default="sentence",
+                        help="which encoder reads reply and parent for the context features (default: the sentence "
+                             "encoder; `civility`: the civility encoder's own embeddings, no sentence-encoder pass)")
     parser.add_argument("--min-precision", type=float, default=None,
                         help="uncivil cut-off: the highest recall whose dev precision is at least this "
                              "(default: the best uncivil F1)")
@@ -263,9 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings()
     started = time.perf_counter()
     featurizer = Featurizer(settings)
-    splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team)
+    splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team, args.context_encoder)
     dev_examples = read_team_replies("dev")
-    dev = Split(dev_examples, featurizer.encode(dev_examples, "team-dev"))
+    dev = Split(dev_examples, featurizer.encode(dev_examples, "team-dev"), args.context_encoder)
     train = concat(list(splits.values()))
     idf = idf_of(train.texts)
     folds = thread_folds(dev.examples, args.dev_folds) if args.dev_folds > 1 else None
@@ -296,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     print("dev with calibration and cut-offs:", json.dumps(calibrated, ensure_ascii=False))
     final_rows = train if folds is None else concat([train, dev])
     heads = fit_heads(final_rows, idf, config)
-    external = evaluate_external(heads, calibration, idf, featurizer, settings.data_dir)
+    external = evaluate_external(heads, calibration, idf, featurizer, settings.data_dir, args.context_encoder)
     print("held-out sets from other sources:", json.dumps(external, ensure_ascii=False))
     training_rows = {name: len(s.examples) for name, s in splits.items()}
     if folds is not None:
@@ -305,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "dev_folds": args.dev_folds if folds is not None else 0, "min_precision": args.min_precision,
             "dev": report, "calibration": calibration, "thresholds": thresholds, "dev_calibrated": calibrated,
             "external": external, "lexical_names": list(LEXICAL_NAMES), "sentence_encoder": featurizer.sentence.name,
-            "features_version": 1, "training_rows": training_rows}
+            "context_encoder": args.context_encoder, "features_version": 2 if args.context_encoder == "civility" else 1, "training_rows": training_rows}
     save_heads(args.out / "heads.npz", heads, idf, meta)
     (args.out / "metrics.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
@@ -314,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate_external(heads: dict[str, Head], calibration: dict, idf: np.ndarray, featurizer: Featurizer,
-                      data_dir: Path) -> dict:
+                      data_dir: Path, context: str = "sentence") -> dict:
     """P(uncivil) against the COLD model alone on sets this model never trained on: COLD dev, SWSR's
     held-aside posts (all, and the comments aimed at one person against the non-sexist ones), and
     DiaSafety's test "Offending User" pairs (English, with their context)."""
@@ -328,7 +340,7 @@ def evaluate_external(heads: dict[str, Head], calibration: dict, idf: np.ndarray
     }
     out = {}
     for name, examples in sets.items():
-        data = Split(examples, featurizer.encode(examples, name))
+        data = Split(examples, featurizer.encode(examples, name), context)
         logits = predict({"uncivil": heads["uncivil"]}, data, idf)["uncivil"]
         y = data.labels("uncivil")
         out[name] = {"n": len(examples), "positives": int(np.nansum(y)),
@@ -399,6 +411,9 @@ def model_card(meta: dict) -> str:
     sets = "\n".join(f"| {name} | {v['n']} ({v['positives']} uncivil) | {v['auc_reply_model']} | {v['auc_cold_only']} |"
                      for name, v in external.items())
     rows = ", ".join(f"{name} {n:,}" for name, n in meta["training_rows"].items())
+    context = ("the same encoder's embedding of the parent and the product of the two (no sentence-encoder pass)"
+               if meta.get("context_encoder") == "civility" else
+               "the sentence encoder's (USE) embeddings of reply and parent and their product")
     return f"""# Model card: civility-replies {meta['version']}
 
 **What it does.** Reads a reply together with the message it answers and gives four calibrated
@@ -407,8 +422,7 @@ P(reasoned | disagreement). The civility signal (stage three) reads them through
 cut-offs (`civility_signal`); `civility.score` stays the COLD model's 1 - P(offensive).
 
 **How.** Logistic heads on `quality.text.reply_features`: the civility-e5 encoder's embedding of
-the reply (the same pass that gives the COLD logit), the USE embeddings of reply and parent and
-their product, the COLD model's logit, 23 lexical counts (who is addressed, insults, brush-offs,
+the reply (the same pass that gives the COLD logit), {context}, the COLD model's logit, 23 lexical counts (who is addressed, insults, brush-offs,
 sarcasm and praise markers, reasons, disagreement markers, the parent's mistake words, newcomer
 parent) and, for the uncivil and constructive heads, a char 1-3-gram logistic regression's
 cross-fitted logit. Each head's logit is Platt-calibrated on the team's dev replies
@@ -445,7 +459,7 @@ the README (`quality eval --task civility_signal`), measured once per model, aft
 
 ## Reproduce
 
-    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
+    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team{" --context-encoder civility" if meta.get("context_encoder") == "civility" else ""} --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
 
 (about 12 min once the features are cached; the first run encodes ~60,000 texts, ~17 min), then copy
 `heads.npz`, `metrics.json` and this card to `models/civility-replies/`, put the sha256 into

@@ -34,6 +34,10 @@ class EncodedReplies:
     reply: np.ndarray  # [n, d] sentence encoder, reply
     parent: np.ndarray  # [n, d] sentence encoder, parent (zeros without one)
     lexical: np.ndarray  # [n, len(LEXICAL_NAMES)]
+    civility_parent: np.ndarray  # [n, 384] the civility encoder's embedding of the parent (zeros without one)
+
+
+FIELDS = ("civility", "cold_logits", "reply", "parent", "lexical", "civility_parent")
 
 
 class Featurizer:
@@ -56,18 +60,36 @@ class Featurizer:
 
     def encode(self, examples: list[Example], name: str) -> EncodedReplies:
         path = self.folder / f"{name}-{self._key(examples)}.npz"
+        arrays, changed = {}, False
         if path.is_file():
             with np.load(path) as cached:
                 arrays = {key: cached[key] for key in cached.files}
-        else:
-            arrays = self._encode(examples, name)
+        if not arrays:
+            arrays, changed = self._encode(examples, name), True
+        elif "civility_parent" not in arrays:  # a cache written before the civility encoder read parents
+            arrays["civility_parent"], changed = self._civility_parents(examples), True
+        if changed:
             self.folder.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".tmp.npz")
             np.savez(temporary, **arrays)
             temporary.rename(path)
         lexical = np.stack([lexical_features(e.text, e.parent, e.newcomer) for e in examples]) if examples else \
             np.zeros((0, 0), np.float32)
-        return EncodedReplies(arrays["civility"], arrays["cold_logits"], arrays["reply"], arrays["parent"], lexical)
+        return EncodedReplies(arrays["civility"], arrays["cold_logits"], arrays["reply"], arrays["parent"], lexical,
+                              arrays["civility_parent"])
+
+    def _civility_parents(self, examples: list[Example]) -> np.ndarray:
+        """The civility encoder's embedding of each row's parent, as served (`clean_text`), zeros without one."""
+        from quality.normalize import clean_text
+
+        parents = sorted({clean_text(e.parent) for e in examples if e.parent} - {""})
+        rows = {}
+        for start in range(0, len(parents), BATCH):
+            chunk = parents[start:start + BATCH]
+            rows.update(zip(chunk, self.civility.encoder.encode(chunk).astype(np.float32)))
+        dim = self.civility.encoder.dim
+        return np.stack([rows.get(clean_text(e.parent) if e.parent else "", np.zeros(dim, np.float32))
+                         for e in examples]) if examples else np.zeros((0, dim), np.float32)
 
     def _encode(self, examples: list[Example], name: str) -> dict[str, np.ndarray]:
         started = time.perf_counter()
@@ -92,7 +114,7 @@ class Featurizer:
         print(f"\r{name}: {len(texts)} replies, {len(parents)} parents encoded in "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
         return {"civility": np.concatenate(civility), "cold_logits": np.concatenate(cold),
-                "reply": np.concatenate(reply), "parent": parent}
+                "reply": np.concatenate(reply), "parent": parent, "civility_parent": self._civility_parents(examples)}
 
 
 def cached_path_for(folder: Path, name: str) -> list[Path]:

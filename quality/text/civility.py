@@ -22,6 +22,7 @@ import numpy as np
 
 from quality.calibration import IDENTITY, load_calibration
 from quality.model_store import ModelStore
+from quality.normalize import clean_text
 from quality.schemas import CivilityScore, Span
 from quality.text.batch import TextBatch, TextItem, load_encoder, require_trained_on
 from quality.text.civility_head import CivilityHead
@@ -134,7 +135,7 @@ class CivilityScorer:
                             if isinstance(self.classifier, FineTunedClassifier)
                             and REPLY_MODEL in {entry.name for entry in store.manifest.models} else None)
         if self.reply_heads is not None:
-            if self.reply_heads.sentence_encoder != self.encoder.name:
+            if self.reply_heads.context_encoder == "sentence" and self.reply_heads.sentence_encoder != self.encoder.name:
                 from quality.errors import ModelIntegrityError
 
                 raise ModelIntegrityError(f"{REPLY_MODEL} was trained on {self.reply_heads.sentence_encoder!r} "
@@ -158,8 +159,12 @@ class CivilityScorer:
                 items = [batch.items[i] for i in with_text]
                 lexical = np.stack([lexical_features(item.full_text, item.parent_text, item.parent_is_newcomer)
                                     for item in items])
-                dense = dense_features(civility_embeddings, batch.embeddings[with_text],
-                                       batch.parent_embeddings[with_text], cold_logits, lexical)
+                if self.reply_heads.context_encoder == "civility":
+                    dense = dense_features(civility_embeddings, None, self._parent_embeddings(items), cold_logits,
+                                           lexical)
+                else:
+                    dense = dense_features(civility_embeddings, batch.embeddings[with_text],
+                                           batch.parent_embeddings[with_text], cold_logits, lexical)
                 for name, values in self.reply_heads.probabilities(texts, dense).items():
                     replies[name] = np.zeros(len(batch.items))
                     replies[name][with_text] = values
@@ -172,6 +177,19 @@ class CivilityScorer:
             if item.has_text else None
             for i, item in enumerate(batch.items)
         ]
+
+    def _parent_embeddings(self, items: list[TextItem]) -> np.ndarray:
+        """The civility encoder's embedding of each item's parent (zeros without one); a parent is
+        encoded once per batch however many of its replies the batch holds."""
+        parents = [clean_text(item.parent_text) if item.parent_text else "" for item in items]
+        unique = sorted(set(parents) - {""})
+        out = np.zeros((len(items), self.classifier.encoder.dim), dtype=np.float32)
+        if unique:
+            rows = dict(zip(unique, self.classifier.encoder.encode(unique)))
+            for i, parent in enumerate(parents):
+                if parent:
+                    out[i] = rows[parent]
+        return out
 
     def _lexicon_spans(self, item: TextItem) -> list[Span]:
         return [

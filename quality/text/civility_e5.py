@@ -31,9 +31,30 @@ def _adapter_sha256(adapter_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def keep_layers(model, layers: list[int]):
+    """A BERT-like model with only `layers` of its encoder blocks, in that order (a distilled student)."""
+    import torch
+
+    model.encoder.layer = torch.nn.ModuleList([model.encoder.layer[i] for i in layers])
+    model.config.num_hidden_layers = len(layers)
+    return model
+
+
+def read_student(student_dir: Path) -> dict:
+    """`student.json` of a distilled student (`train/civility_distill.py`): its kept layers and figures."""
+    spec = json.loads((Path(student_dir) / "student.json").read_text(encoding="utf-8"))
+    layers = spec.get("layers")
+    if not (isinstance(layers, list) and layers and all(isinstance(i, int) and 0 <= i < 12 for i in layers)):
+        raise ValueError(f"{student_dir}/student.json: `layers` must list block indices 0-11, got {layers!r}")
+    return spec
+
+
 def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, variant: str = "int8",
-                         rebuild: bool = False) -> Path:
-    """Path of the verified ONNX civility encoder (merged e5 + adapter), built on first use."""
+                         rebuild: bool = False, student_dir: Path | None = None) -> Path:
+    """Path of the verified ONNX civility encoder (merged e5 + adapter), built on first use.
+
+    With `student_dir` (a distilled student: `student.json` + `adapter/`), the merged encoder keeps
+    only the student's layers and its own LoRA is merged on top."""
     from quality.artifacts import cache_dir as resolve_cache_dir
     from quality.artifacts import write_json
     from quality.text.e5.build import ensure_e5
@@ -41,8 +62,10 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
                                           ensure_built, export_onnx, quantize_static_int8)
 
     adapter_dir = Path(adapter_dir)
+    student = read_student(student_dir) if student_dir is not None else None
+    student_key = f"-student-{_adapter_sha256(Path(student_dir))[:12]}" if student is not None else ""
     target = (resolve_cache_dir(cache_dir)
-              / f"civility-e5-{_adapter_sha256(adapter_dir)[:12]}-onnx-{RECIPE}")
+              / f"civility-e5-{_adapter_sha256(adapter_dir)[:12]}{student_key}-onnx-{RECIPE}")
 
     def build(staging: Path) -> dict:
         from peft import PeftModel
@@ -51,6 +74,9 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
         e5_dir = ensure_e5(cache_dir)
         merged_dir = staging / "merged"
         merged = PeftModel.from_pretrained(AutoModel.from_pretrained(e5_dir), adapter_dir).merge_and_unload()
+        if student is not None:
+            merged = keep_layers(merged, student["layers"])
+            merged = PeftModel.from_pretrained(merged, Path(student_dir) / "adapter").merge_and_unload()
         merged.save_pretrained(merged_dir)
         for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
             if (e5_dir / name).exists():
@@ -59,14 +85,15 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
         config = json.loads((e5_dir / "config.json").read_text(encoding="utf-8"))
         encoder = {"name": "civility-e5", "prefix": PREFIX, "prompts": {"query": PREFIX},
                    "max_length": config["max_position_embeddings"], "pad_id": config["pad_token_id"],
-                   "lowercase": False, "pooling": "mean", "normalize": True, "source": adapter_dir.name}
+                   "lowercase": False, "pooling": "mean", "normalize": True, "source": adapter_dir.name,
+                   "layers": student["layers"] if student is not None else list(range(config["num_hidden_layers"]))}
         write_json(staging / ENCODER_FILE, encoder)
         export_onnx(merged_dir, staging / VARIANTS["fp32"])
         quantize_static_int8(staging / VARIANTS["fp32"], staging / VARIANTS["int8"], calibration_texts(),
                              staging / TOKENIZER_FILE, prefix=PREFIX, max_length=encoder["max_length"],
                              pad_id=encoder["pad_id"])
         shutil.rmtree(merged_dir)
-        return {"adapter": str(adapter_dir)}
+        return {"adapter": str(adapter_dir), "student": str(student_dir) if student is not None else None}
 
     files = [VARIANTS[variant], TOKENIZER_FILE, ENCODER_FILE]
     return ensure_built(target, build, files, rebuild) / VARIANTS[variant]

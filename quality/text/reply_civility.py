@@ -51,6 +51,10 @@ class ReplyCivilityHeads:
                              "with `python -m train.civility_replies`")
         self.version = self.meta["version"]
         self.sentence_encoder = self.meta["sentence_encoder"]
+        # which encoder's embeddings of reply and parent the context features hold
+        self.context_encoder = self.meta.get("context_encoder", "sentence")
+        if self.context_encoder not in ("sentence", "civility"):
+            raise ValueError(f"{path}: unknown context encoder {self.context_encoder!r}")
         self.idf = arrays["idf"].astype(np.float32)
         calibration = self.meta.get("calibration", {})
         # the cut-off fitted with the heads (the rubric's civility_signal carries its own copy)

@@ -104,11 +104,18 @@ def char_features(texts: list[str], idf: np.ndarray) -> sp.csr_matrix:
     return weighted_rows(counts, idf, np.log1p(counts.data))
 
 
-def dense_features(civility_embeddings: np.ndarray, reply_embeddings: np.ndarray, parent_embeddings: np.ndarray,
+def dense_features(civility_embeddings: np.ndarray, reply_embeddings: np.ndarray | None, parent_embeddings: np.ndarray,
                    cold_logits: np.ndarray, lexical: np.ndarray) -> np.ndarray:
     """One float32 row per reply: [civility encoder (reply), sentence encoder (reply), (parent),
-    reply x parent, COLD logit, lexical counts]. A reply without a parent has zeros there."""
-    return np.hstack([
-        civility_embeddings, reply_embeddings, parent_embeddings, reply_embeddings * parent_embeddings,
+    reply x parent, COLD logit, lexical counts]. A reply without a parent has zeros there.
+
+    Heads whose context encoder is the civility encoder itself (`context_encoder: civility` in
+    their file) pass `reply_embeddings=None` and the parent's civility embedding: the rows are then
+    [civility (reply), civility (parent), reply x parent, COLD logit, lexical counts], and a reply
+    costs no sentence-encoder pass."""
+    context_reply = civility_embeddings if reply_embeddings is None else reply_embeddings
+    blocks = [civility_embeddings] + ([] if reply_embeddings is None else [reply_embeddings])
+    return np.hstack(blocks + [
+        parent_embeddings, context_reply * parent_embeddings,
         np.asarray(cold_logits, dtype=np.float32).reshape(-1, 1), lexical,
     ]).astype(np.float32)
