@@ -26,6 +26,7 @@ from quality.normalize import clean_text
 from quality.schemas import CivilityScore, Span
 from quality.text.batch import TextBatch, TextItem, load_encoder, require_trained_on
 from quality.text.civility_head import CivilityHead
+from quality.text.embedding_cache import EmbeddingCache
 from quality.text.lexicon import default_lexicon
 from quality.text.politeness_head import PolitenessHead
 from quality.text.reply_civility import ReplyCivilityHeads
@@ -45,6 +46,7 @@ ATTRIBUTION_MIN_DROP = 0.15  # a word is a span when removing it lowers P(offens
 FINETUNED_MODEL = "civility-e5"
 CALIBRATION_MODEL = "civility-calibration"  # optional: declared once `quality train calibration` has run
 REPLY_MODEL = "civility-replies"
+PARENT_CACHE_SIZE = 2048  # parents whose embedding is kept (a thread's replies arrive one after another)
 
 
 def load_civility_head(store: ModelStore) -> CivilityHead:
@@ -141,6 +143,7 @@ class CivilityScorer:
                 raise ModelIntegrityError(f"{REPLY_MODEL} was trained on {self.reply_heads.sentence_encoder!r} "
                                           f"embeddings, the configured text encoder is {self.encoder.name!r}")
             self.version = f"{self.version}+replies.{self.reply_heads.version}"
+            self._parents = EmbeddingCache(self.classifier.encoder.encode, PARENT_CACHE_SIZE)
 
     def _offensive_probability_of_term(self, term: str) -> float:
         return float(self.classifier.predict([term])[0])
@@ -180,15 +183,12 @@ class CivilityScorer:
 
     def _parent_embeddings(self, items: list[TextItem]) -> np.ndarray:
         """The civility encoder's embedding of each item's parent (zeros without one); a parent is
-        encoded once per batch however many of its replies the batch holds."""
+        encoded once while it stays among the recently seen ones, however many of its replies come."""
         parents = [clean_text(item.parent_text) if item.parent_text else "" for item in items]
-        unique = sorted(set(parents) - {""})
         out = np.zeros((len(items), self.classifier.encoder.dim), dtype=np.float32)
-        if unique:
-            rows = dict(zip(unique, self.classifier.encoder.encode(unique)))
-            for i, parent in enumerate(parents):
-                if parent:
-                    out[i] = rows[parent]
+        with_parent = [i for i, parent in enumerate(parents) if parent]
+        if with_parent:
+            out[with_parent] = np.stack(self._parents.embed([parents[i] for i in with_parent]))
         return out
 
     def _lexicon_spans(self, item: TextItem) -> list[Span]:
