@@ -191,3 +191,29 @@ def test_dense_features_hold_the_context_of_the_encoder_the_heads_name():
     np.testing.assert_allclose(own[:, 4:8], civility_parent)
     np.testing.assert_allclose(own[:, 8:12], civility * civility_parent, rtol=1e-6)
     np.testing.assert_allclose(own[:, 12], cold, rtol=1e-6)
+
+
+def test_reply_heads_trained_on_another_civility_encoder_are_refused(tmp_path):
+    """The heads read civility-e5's embeddings: heads that recorded another encoder (another adapter)
+    stop start-up; the served heads record the served adapter."""
+    import hashlib
+    import shutil
+
+    from quality.artifacts import read_head_file, write_head_file
+    from quality.errors import ModelIntegrityError
+    from quality.service import QualityService
+    from quality.settings import PROJECT_ROOT, Settings
+    from quality.text.civility_e5 import encoder_identity
+
+    served_heads = PROJECT_ROOT / "models" / "civility-replies" / "heads.npz"
+    arrays, meta = read_head_file(served_heads)
+    assert meta["civility_encoder"] == encoder_identity(PROJECT_ROOT / "models" / "civility-e5" / "adapter")
+    models = tmp_path / "models"
+    shutil.copytree(PROJECT_ROOT / "models", models)
+    heads = models / "civility-replies" / "heads.npz"
+    write_head_file(heads, {**meta, "civility_encoder": "0" * 64}, **arrays)
+    manifest = models / "manifest.yaml"
+    old, new = (hashlib.sha256(path.read_bytes()).hexdigest() for path in (served_heads, heads))
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    with pytest.raises(ModelIntegrityError, match="trained on another civility-e5 encoder"):
+        QualityService(Settings(models_dir=models)).warm_up()

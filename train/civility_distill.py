@@ -44,7 +44,7 @@ import torch
 from quality.normalize import clean_text
 from quality.settings import get_settings
 from quality.text.civility_e5 import keep_layers
-from train.civility_finetune import LORA_TARGETS, PREFIX, length_bucketed_batches
+from train.civility_finetune import LORA_TARGETS, PREFIX, train_loop
 
 SEED = 13
 MAX_LENGTH = 256  # posts are longer than replies; 97 % of the corpus fits
@@ -190,29 +190,15 @@ def main(argv: list[str] | None = None) -> None:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, (total - s) / max(1, total - warmup)))
     args.out.mkdir(parents=True, exist_ok=True)
-    lengths = [len(t) for t in train_texts]
-    step, started, running = 0, time.time(), []
-    while step < total:
-        for batch in length_bucketed_batches(lengths, args.batch_size, rng):
-            if step >= total:
-                break
-            student.train()
-            ids, mask = collate(tokenizer, [train_texts[i] for i in batch])
-            # squared distance of unit vectors = 2 - 2 cos; scaled so its size is that of 1 - cos per row
-            loss = ((pooled(student, ids, mask) - train_targets[batch]) ** 2).sum(-1).mean() / 2
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            running.append(loss.item())
-            step += 1
-            if step % 50 == 0:
-                rate = (time.time() - started) / step
-                print(f"step {step}/{total} 1-cos {np.mean(running[-50:]):.4f} {rate:.2f} s/step, "
-                      f"eta {rate * (total - step) / 60:.0f} min", flush=True)
-            if step % 500 == 0:
-                student.save_pretrained(args.out / "adapter")
+
+    def batch_loss(ids, mask, rows):
+        # squared distance of unit vectors = 2 - 2 cos; halved, it is 1 - cos per row
+        return ((pooled(student, ids, mask) - train_targets[rows]) ** 2).sum(-1).mean() / 2
+
+    step, started = train_loop(student, tokenizer, train_texts, batch_loss, total_steps=total,
+                               batch_size=args.batch_size, rng=rng, optimizer=optimizer, scheduler=scheduler,
+                               trainable=trainable, out=args.out, save_every=500, collate_fn=collate,
+                               save=lambda model, out: model.save_pretrained(out / "adapter"), loss_name="1-cos")
     student.save_pretrained(args.out / "adapter")
     minutes = round((time.time() - started) / 60, 1)
     held_texts = [texts[i] for i in np.flatnonzero(held)]
@@ -220,8 +206,9 @@ def main(argv: list[str] | None = None) -> None:
     report = {"layers": layers, "rank": args.rank, "lora_targets": LORA_TARGETS, "max_length": MAX_LENGTH,
               "prefix": PREFIX, "steps": step, "batch_size": args.batch_size, "lr": args.lr, "minutes": minutes,
               "corpus": len(texts), "held_out": len(held_texts),
-              "held_out_cosine": {"mean": round(float(cosine.mean()), 5), "p05": round(float(np.quantile(cosine, 0.05)), 5),
-                                  "min": round(float(cosine.min()), 5)},
+              "held_out_cosine": {"mean": round(float(cosine.mean()), 5),
+                                  "p05": round(float(np.quantile(cosine, 0.05)), 5),
+                                  "min": round(float(cosine.min()), 5)} if len(cosine) else None,
               "teacher_adapter": str(adapter_dir)}
     (args.out / "student.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report), flush=True)

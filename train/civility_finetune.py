@@ -86,9 +86,14 @@ def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64) -> 
 
 
 def train_loop(model, tokenizer, texts: list[str], batch_loss, *, total_steps: int, batch_size: int,
-               rng: random.Random, optimizer, scheduler, trainable, out: Path, save_every: int) -> tuple[int, float]:
+               rng: random.Random, optimizer, scheduler, trainable, out: Path, save_every: int,
+               collate_fn=None, save=None, loss_name: str = "loss") -> tuple[int, float]:
     """Steps over length-bucketed batches of `texts` until `total_steps`: `batch_loss(ids, mask, rows)`
-    gives each batch's loss; the adapter is saved every `save_every` steps. Returns (steps, start time)."""
+    gives each batch's loss; the adapter is saved every `save_every` steps (`save(model, out)`,
+    default `save_adapter`). Batches are tokenised by `collate_fn(tokenizer, texts)` (default
+    `collate`). Returns (steps, start time)."""
+    collate_fn = collate_fn or collate
+    save = save or save_adapter
     lengths = [len(t) for t in texts]
     step, started, running = 0, time.time(), []
     while step < total_steps:
@@ -96,7 +101,7 @@ def train_loop(model, tokenizer, texts: list[str], batch_loss, *, total_steps: i
             if step >= total_steps:
                 break
             model.train()
-            ids, mask = collate(tokenizer, [texts[i] for i in batch])
+            ids, mask = collate_fn(tokenizer, [texts[i] for i in batch])
             loss = batch_loss(ids, mask, batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -107,10 +112,10 @@ def train_loop(model, tokenizer, texts: list[str], batch_loss, *, total_steps: i
             step += 1
             if step % 50 == 0:
                 rate = (time.time() - started) / step
-                print(f"step {step}/{total_steps} loss {np.mean(running[-50:]):.4f} "
+                print(f"step {step}/{total_steps} {loss_name} {np.mean(running[-50:]):.4f} "
                       f"{rate:.2f} s/step, eta {rate * (total_steps - step) / 60:.0f} min", flush=True)
             if step % save_every == 0:
-                save_adapter(model, out)
+                save(model, out)
     return step, started
 
 

@@ -317,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             "dev_folds": args.dev_folds if folds is not None else 0, "min_precision": args.min_precision,
             "dev": report, "calibration": calibration, "thresholds": thresholds, "dev_calibrated": calibrated,
             "external": external, "lexical_names": list(LEXICAL_NAMES), "sentence_encoder": featurizer.sentence.name,
-            "context_encoder": args.context_encoder, "features_version": 2 if args.context_encoder == "civility" else 1, "training_rows": training_rows}
+            "context_encoder": args.context_encoder, "civility_encoder": featurizer.civility.encoder_identity, "features_version": 2 if args.context_encoder == "civility" else 1, "training_rows": training_rows}
     save_heads(args.out / "heads.npz", heads, idf, meta)
     (args.out / "metrics.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (args.out / "MODEL_CARD.md").write_text(model_card(meta), encoding="utf-8")
@@ -411,7 +411,9 @@ def model_card(meta: dict) -> str:
     sets = "\n".join(f"| {name} | {v['n']} ({v['positives']} uncivil) | {v['auc_reply_model']} | {v['auc_cold_only']} |"
                      for name, v in external.items())
     rows = ", ".join(f"{name} {n:,}" for name, n in meta["training_rows"].items())
-    context = ("the same encoder's embedding of the parent and the product of the two (no sentence-encoder pass)"
+    context = ("the same encoder's embedding of the parent and the product of the two (no sentence-encoder pass; "
+               "chosen on the team's dev replies over the same heads on USE's embeddings of reply and parent, "
+               "`--context-encoder sentence`: the README gives both)"
                if meta.get("context_encoder") == "civility" else
                "the sentence encoder's (USE) embeddings of reply and parent and their product")
     return f"""# Model card: civility-replies {meta['version']}

@@ -72,12 +72,16 @@ class FineTunedClassifier:
     """civility-e5: e5-small fine-tuned on COLD with LoRA (ONNX int8), stacked with char n-grams."""
 
     def __init__(self, store: ModelStore):
-        from quality.text.civility_e5 import StackedCivilityHead, ensure_civility_onnx
+        from quality.text.civility_e5 import StackedCivilityHead, encoder_identity, ensure_civility_onnx
         from quality.text.onnx_encoder import encoder_from_onnx_dir
 
         settings = store.settings
-        model_path = ensure_civility_onnx(store.path(FINETUNED_MODEL, "adapter_weights").parent,
-                                          settings.cache_dir)
+        roles = {model_file.role for model_file in store.entry(FINETUNED_MODEL).files}
+        # A distilled student (train/civility_distill.py), when the manifest declares one, is what is served.
+        student_dir = store.path(FINETUNED_MODEL, "student_spec").parent if "student_spec" in roles else None
+        adapter_dir = store.path(FINETUNED_MODEL, "adapter_weights").parent
+        model_path = ensure_civility_onnx(adapter_dir, settings.cache_dir, student_dir=student_dir)
+        self.encoder_identity = encoder_identity(adapter_dir, student_dir)
         self.encoder = encoder_from_onnx_dir(model_path.parent, model_path.name, threads=settings.threads)
         self.head = StackedCivilityHead.load(store.path(FINETUNED_MODEL, "head"))
         self.version = store.entry(FINETUNED_MODEL).version
@@ -137,11 +141,17 @@ class CivilityScorer:
                             if isinstance(self.classifier, FineTunedClassifier)
                             and REPLY_MODEL in {entry.name for entry in store.manifest.models} else None)
         if self.reply_heads is not None:
-            if self.reply_heads.context_encoder == "sentence" and self.reply_heads.sentence_encoder != self.encoder.name:
-                from quality.errors import ModelIntegrityError
+            from quality.errors import ModelIntegrityError
 
+            if self.reply_heads.context_encoder == "sentence" and self.reply_heads.sentence_encoder != self.encoder.name:
                 raise ModelIntegrityError(f"{REPLY_MODEL} was trained on {self.reply_heads.sentence_encoder!r} "
                                           f"embeddings, the configured text encoder is {self.encoder.name!r}")
+            trained_on = self.reply_heads.civility_encoder
+            if trained_on and trained_on != self.classifier.encoder_identity:
+                raise ModelIntegrityError(
+                    f"{REPLY_MODEL} was trained on another {FINETUNED_MODEL} encoder's embeddings (adapter "
+                    f"{trained_on[:12]}, declared {self.classifier.encoder_identity[:12]}): retrain it "
+                    "(models/civility-replies/MODEL_CARD.md)")
             self.version = f"{self.version}+replies.{self.reply_heads.version}"
             self._parents = EmbeddingCache(self.classifier.encoder.encode, PARENT_CACHE_SIZE)
 

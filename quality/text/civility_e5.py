@@ -31,6 +31,13 @@ def _adapter_sha256(adapter_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def encoder_identity(adapter_dir: Path, student_dir: Path | None = None) -> str:
+    """What fixes the civility encoder's embeddings: the adapter's files (and a student's), hashed.
+    Heads that read the embedding record it; a refit of the COLD head alone leaves it unchanged."""
+    identity = _adapter_sha256(Path(adapter_dir))
+    return identity if student_dir is None else f"{identity}+{_adapter_sha256(Path(student_dir))}"
+
+
 def keep_layers(model, layers: list[int]):
     """A BERT-like model with only `layers` of its encoder blocks, in that order (a distilled student)."""
     import torch

@@ -53,6 +53,8 @@ class ReplyCivilityHeads:
         self.sentence_encoder = self.meta["sentence_encoder"]
         # which encoder's embeddings of reply and parent the context features hold
         self.context_encoder = self.meta.get("context_encoder", "sentence")
+        # the identity of the civility encoder whose embeddings the heads read (absent in files before r4)
+        self.civility_encoder = self.meta.get("civility_encoder")
         if self.context_encoder not in ("sentence", "civility"):
             raise ValueError(f"{path}: unknown context encoder {self.context_encoder!r}")
         self.idf = arrays["idf"].astype(np.float32)
