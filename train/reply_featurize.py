@@ -79,17 +79,17 @@ class Featurizer:
                               arrays["civility_parent"])
 
     def _civility_parents(self, examples: list[Example]) -> np.ndarray:
-        """The civility encoder's embedding of each row's parent, as served (`clean_text`), zeros without one."""
-        from quality.normalize import clean_text
-
-        parents = sorted({clean_text(e.parent) for e in examples if e.parent} - {""})
+        """The civility encoder's embedding of each row's parent (an Example's parent is already
+        cleaned as served), zeros without one."""
+        parents = sorted({e.parent for e in examples if e.parent})
         rows = {}
         for start in range(0, len(parents), BATCH):
             chunk = parents[start:start + BATCH]
             rows.update(zip(chunk, self.civility.encoder.encode(chunk).astype(np.float32)))
         dim = self.civility.encoder.dim
-        return np.stack([rows.get(clean_text(e.parent) if e.parent else "", np.zeros(dim, np.float32))
-                         for e in examples]) if examples else np.zeros((0, dim), np.float32)
+        zeros = np.zeros(dim, np.float32)
+        return np.stack([rows.get(e.parent, zeros) if e.parent else zeros for e in examples]) if examples \
+            else np.zeros((0, dim), np.float32)
 
     def _encode(self, examples: list[Example], name: str) -> dict[str, np.ndarray]:
         started = time.perf_counter()

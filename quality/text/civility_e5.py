@@ -70,9 +70,8 @@ def ensure_civility_onnx(adapter_dir: Path, cache_dir: Path | None = None, varia
 
     adapter_dir = Path(adapter_dir)
     student = read_student(student_dir) if student_dir is not None else None
-    student_key = f"-student-{_adapter_sha256(Path(student_dir))[:12]}" if student is not None else ""
-    target = (resolve_cache_dir(cache_dir)
-              / f"civility-e5-{_adapter_sha256(adapter_dir)[:12]}{student_key}-onnx-{RECIPE}")
+    key = "-student-".join(part[:12] for part in encoder_identity(adapter_dir, student_dir).split("+"))
+    target = resolve_cache_dir(cache_dir) / f"civility-e5-{key}-onnx-{RECIPE}"
 
     def build(staging: Path) -> dict:
         from peft import PeftModel

@@ -36,7 +36,9 @@ class EmbeddingCache:
                 if text in self._rows and text not in found:
                     self._rows.move_to_end(text)
                     found[text] = self._rows[text]
-        missing = sorted(set(texts) - set(found))
+            missing = sorted(set(texts) - set(found))
+            self.hits += len(found)
+            self.misses += len(missing)
         if missing:
             encoded = dict(zip(missing, np.asarray(self._encode(missing), dtype=np.float32)))
             found.update(encoded)
@@ -46,7 +48,4 @@ class EmbeddingCache:
                     self._rows.move_to_end(text)
                 while len(self._rows) > self.capacity:
                     self._rows.popitem(last=False)
-        with self._lock:
-            self.misses += len(missing)
-            self.hits += len(set(texts)) - len(missing)
         return [found[text] for text in texts]
