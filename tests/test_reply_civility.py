@@ -107,6 +107,23 @@ def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply()
     assert check_extra(extra + [leaked], replies) == ["leak-1: repeats a reply of replies.jsonl"]
 
 
+def test_the_second_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_other_files():
+    from train.reply_data import DEV2, EXTRA, check_dev2, read_rows
+
+    others = read_rows(OUT) + read_rows(EXTRA)
+    dev2 = read_rows(DEV2)
+    assert len(dev2) >= 200 and not check_dev2(dev2, others)
+    assert {row["label"] for row in dev2} == {"uncivil", "neutral", "constructive"}
+    test_row = next(row for row in others if row.get("split") == "test")
+    leaked = {**dev2[0], "id": "v2-leak", "text": test_row["text"]}
+    borrowed = {**dev2[1], "id": "v2-borrow", "thread": test_row["thread"], "parent": test_row["parent"]}
+    unmarked = {**dev2[2], "id": "v2-unmarked", "split": "dev"}
+    assert check_dev2(dev2 + [leaked, borrowed, unmarked], others) == [
+        "v2-unmarked: rows of dev2.jsonl carry split dev2",
+        f"v2-borrow: thread {test_row['thread']} is another file's",
+        "v2-leak: repeats a reply of another file"]
+
+
 def test_signal_metrics_count_the_confusion():
     metrics = signal_metrics(["uncivil", "uncivil", "neutral", "constructive"],
                              ["uncivil", "neutral", "neutral", "uncivil"])

@@ -32,9 +32,8 @@ from quality.artifacts import write_head_file
 from quality.settings import PROJECT_ROOT, Settings
 from quality.text.reply_features import CHAR_FEATURES, LEXICAL_NAMES, char_features, dense_features
 from train.reply_featurize import FIELDS, EncodedReplies, Featurizer
-from train.reply_sources import (Example, example, read_cold, read_convabuse, read_diasafety, read_extra_team_replies,
-                                 read_swsr, read_team_replies,
-                                 read_templates)
+from train.reply_sources import (Example, example, read_cold, read_convabuse, read_dev2_replies, read_diasafety,
+                                 read_extra_team_replies, read_swsr, read_team_replies, read_templates)
 
 SEED = 13
 HEADS = ("uncivil", "constructive", "disagreement", "reasoned")
@@ -195,7 +194,7 @@ def dev_report(logits: dict[str, np.ndarray], data: Split, uncivil_at=0.5, const
 
 
 def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extra_team: bool = False,
-                  context: str = "sentence") -> dict[str, Split]:
+                  context: str = "sentence", with_dev: bool = False) -> dict[str, Split]:
     from train.reply_templates import Generator
 
     swsr_train, _ = read_swsr(data_dir / "civility" / "swsr_comments.csv")
@@ -211,7 +210,7 @@ def load_training(featurizer: Featurizer, n_templates: int, data_dir: Path, extr
         "diasafety": read_diasafety(data_dir / "incivility_en" / "diasafety" / "train.json"),
         "convabuse": read_convabuse(data_dir / "incivility_en" / "convabuse" / "train.csv"),
         "templates": templates,
-        "team": read_team_replies("train"),
+        "team": read_team_replies("train") + (read_team_replies("dev") if with_dev else []),
     }
     if extra_team:
         sources["team_extra"] = read_extra_team_replies()
@@ -271,16 +270,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-precision", type=float, default=None,
                         help="uncivil cut-off: the highest recall whose dev precision is at least this "
                              "(default: the best uncivil F1)")
+    parser.add_argument("--dev-set", choices=("dev", "dev2"), default="dev",
+                        help="which team set chooses, calibrates and fits cut-offs: replies.jsonl's dev split, or "
+                             "dev2.jsonl (written blind, later; the heads then train on the dev split too and never "
+                             "on dev2, so its predictions are clean without folds)")
     args = parser.parse_args(argv)
     settings = Settings()
     started = time.perf_counter()
-    featurizer = Featurizer(settings)
-    splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team, args.context_encoder)
-    dev_examples = read_team_replies("dev")
-    dev = Split(dev_examples, featurizer.encode(dev_examples, "team-dev"), args.context_encoder)
+    featurizer = Featurizer(settings, sentence=args.context_encoder == "sentence")
+    second = args.dev_set == "dev2"
+    splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team, args.context_encoder,
+                           with_dev=second)
+    dev_examples = read_dev2_replies() if second else read_team_replies("dev")
+    dev = Split(dev_examples, featurizer.encode(dev_examples, f"team-{args.dev_set}"), args.context_encoder)
     train = concat(list(splits.values()))
     idf = idf_of(train.texts)
-    folds = thread_folds(dev.examples, args.dev_folds) if args.dev_folds > 1 else None
+    folds = thread_folds(dev.examples, args.dev_folds) if args.dev_folds > 1 and not second else None
     print(f"features ready in {time.perf_counter() - started:.0f} s: {len(train.examples)} training rows, "
           f"{len(dev.examples)} dev rows" + (f" in {args.dev_folds} folds by thread" if folds is not None else ""),
           flush=True)
@@ -306,14 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     calibrated = dev_report({name: calibration[name][0] * dev_logits[name] + calibration[name][1] for name in HEADS},
                             dev, thresholds["uncivil_at_or_above"], thresholds["constructive_at_or_above"])
     print("dev with calibration and cut-offs:", json.dumps(calibrated, ensure_ascii=False))
-    final_rows = train if folds is None else concat([train, dev])
+    final_rows = train if folds is None else concat([train, dev])  # never dev2
     heads = fit_heads(final_rows, idf, config)
     external = evaluate_external(heads, calibration, idf, featurizer, settings.data_dir, args.context_encoder)
     print("held-out sets from other sources:", json.dumps(external, ensure_ascii=False))
     training_rows = {name: len(s.examples) for name, s in splits.items()}
     if folds is not None:
         training_rows["team_dev"] = len(dev.examples)
-    meta = {"version": args.version, "config": config, "grid": len(grid),
+    meta = {"version": args.version, "config": config, "grid": len(grid), "dev_set": args.dev_set,
             "dev_folds": args.dev_folds if folds is not None else 0, "min_precision": args.min_precision,
             "dev": report, "calibration": calibration, "thresholds": thresholds, "dev_calibrated": calibrated,
             "external": external, "lexical_names": list(LEXICAL_NAMES), "sentence_encoder": featurizer.sentence.name,
@@ -403,7 +408,10 @@ def model_card(meta: dict) -> str:
     """MODEL_CARD.md of models/civility-replies from its metrics.json."""
     dev, external = meta["dev_calibrated"], meta["external"]
     folds = meta["dev_folds"]
-    how_dev = (f"out-of-fold: {folds} folds by thread, each predicted by heads that never saw its thread; "
+    second = meta.get("dev_set") == "dev2"
+    how_dev = ("dev2.jsonl, the second dev set written blind on new threads: the heads never trained on it "
+               "(they train on the train and dev splits); calibration and cut-offs fitted on it" if second else
+               f"out-of-fold: {folds} folds by thread, each predicted by heads that never saw its thread; "
                "calibration and cut-offs fitted on these predictions" if folds else
                "in-sample: the heads did not train on dev, but calibration and cut-offs were fitted on it")
     kinds = "\n".join(f"| {kind} | {recall} |" for kind, recall in dev["recall_by_kind"].items())
@@ -427,15 +435,15 @@ cut-offs (`civility_signal`); `civility.score` stays the COLD model's 1 - P(offe
 the reply (the same pass that gives the COLD logit), {context}, the COLD model's logit, 23 lexical counts (who is addressed, insults, brush-offs,
 sarcasm and praise markers, reasons, disagreement markers, the parent's mistake words, newcomer
 parent) and, for the uncivil and constructive heads, a char 1-3-gram logistic regression's
-cross-fitted logit. Each head's logit is Platt-calibrated on the team's dev replies
+cross-fitted logit. Each head's logit is Platt-calibrated on the team's {"second dev set" if second else "dev replies"}
 ({"out-of-fold predictions" if folds else "the heads trained without them"}); the final heads train on
-the team's train{" and dev" if folds else ""} rows with everything else.
+the team's train{" and dev" if folds or second else ""} rows with everything else.
 
 **Data.** Training rows: {rows}. COLD (Apache-2.0), SWSR (MIT; 20 % of its Weibo posts held
 aside), DiaSafety train (Apache-2.0), ConvAbuse train (CC BY 4.0, Cercas Curry et al., EMNLP 2021),
 template-generated replies (`train/reply_templates.py`, word lists written without reading the
-team's replies), the team's train{" and dev" if folds else ""} splits and extra training replies
-(`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)} ({f"chosen on the team's dev split among {meta['grid']} settings of C and source weights" if meta['grid'] > 1 else "the setting the previous round chose on dev among 8; `--search` compares 6 (about 70 min here with 5 folds)"}); uncivil cut-off: {"the highest recall at dev precision >= " +
+team's replies), the team's train{" and dev" if folds or second else ""} splits and extra training replies
+(`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)} ({f"chosen on the team's {'second dev set' if second else 'dev split'} among {meta['grid']} settings of C and source weights" if meta['grid'] > 1 else "the setting the previous round chose on dev among 8; `--search` compares 6 (about 70 min here with 5 folds)"}); uncivil cut-off: {"the highest recall at dev precision >= " +
 str(meta['min_precision']) if meta.get('min_precision') else "the best uncivil F1 on dev"}.
 
 ## The team's dev replies ({how_dev})
@@ -461,7 +469,7 @@ the README (`quality eval --task civility_signal`), measured once per model, aft
 
 ## Reproduce
 
-    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team{" --context-encoder civility" if meta.get("context_encoder") == "civility" else ""} --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
+    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team{" --context-encoder civility" if meta.get("context_encoder") == "civility" else ""}{" --dev-set dev2" if second else ""} --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
 
 (about 12 min once the features are cached; the first run encodes ~60,000 texts, ~17 min), then copy
 `heads.npz`, `metrics.json` and this card to `models/civility-replies/`, put the sha256 into

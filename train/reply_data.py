@@ -1,6 +1,7 @@
 """Assemble the team's labelled car-community replies into `data/replies/replies.jsonl`, with the split.
 
     python -m train.reply_data [--check] [--write-splits] [--assemble PARTS] [--add-extra FILE ...]
+                               [--add-dev2 FILE ...]
 
 Split rule, fixed once: a thread (a parent and all its replies) goes to train, dev or test by the
 sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0.5 → train, below
@@ -10,7 +11,9 @@ kind of `data/replies/GUIDE.md`, the split rule) and its counts printed; `--writ
 `dev.jsonl` and `test.jsonl` beside it; `--assemble PARTS` builds it anew from the writers' part
 files (how it was first made; the parts are not kept: see data/replies/README.md); `--add-extra`
 appends training-only rows to `extra_train.jsonl`, dropping any whose text is already an evaluation
-(or training) reply of `replies.jsonl`, so the extra file can never leak a dev or test reply.
+(or training) reply of `replies.jsonl`, so the extra file can never leak a dev or test reply;
+`--add-dev2` writes the second dev set, `dev2.jsonl` (new threads written blind, every row
+`split: dev2`), dropping any text of the other two files.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from quality.settings import PROJECT_ROOT
 DATA_DIR = PROJECT_ROOT / "data" / "replies"
 OUT = DATA_DIR / "replies.jsonl"
 EXTRA = DATA_DIR / "extra_train.jsonl"
+DEV2 = DATA_DIR / "dev2.jsonl"
 LABELS = ("uncivil", "neutral", "constructive")
 UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
                  "attack_on_disagreement", "stereotype")
@@ -100,6 +104,24 @@ def check_extra(extra: list[dict], replies: list[dict]) -> list[str]:
     return errors
 
 
+def check_dev2(dev2: list[dict], others: list[dict]) -> list[str]:
+    """The second dev set: valid rows, `split: dev2`, one parent per thread, ids and threads its own,
+    no text of `replies.jsonl` or `extra_train.jsonl` (`others`)."""
+    errors = [f"{row.get('id')}: {problem}" for row in dev2 for problem in problems({**row, "split": None})
+              if "breaks the rule" not in problem]
+    errors += [f"{row['id']}: rows of dev2.jsonl carry split dev2" for row in dev2 if row.get("split") != "dev2"]
+    errors += [f"{id_}: id used {n} times" for id_, n in Counter(row["id"] for row in dev2 + others).items() if n > 1]
+    threads = {row["thread"] for row in others}
+    errors += [f"{row['id']}: thread {row['thread']} is another file's" for row in dev2 if row["thread"] in threads]
+    parents: dict[str, set] = {}
+    for row in dev2:
+        parents.setdefault(row["thread"], set()).add(row["parent"])
+    errors += [f"thread {thread}: {len(texts)} different parents" for thread, texts in parents.items() if len(texts) > 1]
+    texts = {row["text"].strip() for row in others}
+    errors += [f"{row['id']}: repeats a reply of another file" for row in dev2 if row["text"].strip() in texts]
+    return errors
+
+
 def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
     """The extra file with the parts' rows appended; rows repeating any text seen so far are dropped."""
     extra = read_rows(EXTRA)
@@ -134,10 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-splits", action="store_true", help="also write dev.jsonl and test.jsonl")
     parser.add_argument("--add-extra", type=Path, nargs="+", default=None, metavar="FILE",
                         help="append these training-only rows to extra_train.jsonl")
+    parser.add_argument("--add-dev2", type=Path, nargs="+", default=None, metavar="FILE",
+                        help="write these rows as the second dev set, dev2.jsonl (dropping texts seen elsewhere)")
     args = parser.parse_args(argv)
     rows = assemble(args.assemble) if args.assemble is not None else read_rows(OUT)
     extra, dropped = add_extra(args.add_extra, rows) if args.add_extra else (read_rows(EXTRA), 0)
-    errors = check(rows) + check_extra(extra, rows)
+    dev2 = read_rows(DEV2) if DEV2.is_file() else []
+    if args.add_dev2:
+        seen = {row["text"].strip() for row in rows + extra}
+        dev2 = [{**row, "split": "dev2"} for path in args.add_dev2 for row in read_rows(path)]
+        kept = [row for row in dev2 if row["text"].strip() not in seen]
+        print(f"dev2.jsonl: {len(kept)} rows ({len(dev2) - len(kept)} dropped: their text was already elsewhere)")
+        dev2 = kept
+    errors = check(rows) + check_extra(extra, rows) + check_dev2(dev2, rows + extra)
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)
         return 1
@@ -145,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.add_extra:
         outputs[EXTRA] = extra
         print(f"extra_train.jsonl: {len(extra)} rows ({dropped} dropped: their text was already there)")
+    if args.add_dev2:
+        outputs[DEV2] = dev2
     if args.write_splits:
         outputs.update({DATA_DIR / f"{split}.jsonl": [row for row in rows if row["split"] == split]
                         for split in ("dev", "test")})
@@ -156,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     print("extra_train.jsonl:", json.dumps({"rows": len(extra), "by_label": dict(Counter(r["label"] for r in extra)),
                                             "by_kind": dict(sorted(Counter(r["kind"] for r in extra).items()))},
                                            ensure_ascii=False))
+    print("dev2.jsonl:", json.dumps({"rows": len(dev2), "threads": len({r["thread"] for r in dev2}),
+                                     "by_label": dict(Counter(r["label"] for r in dev2)),
+                                     "by_kind": dict(sorted(Counter(r["kind"] for r in dev2).items()))},
+                                    ensure_ascii=False))
     return 0
 
 

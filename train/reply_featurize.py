@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from quality.artifacts import cache_dir
-from quality.manifest import models_version
 from quality.model_store import ModelStore
 from quality.settings import Settings
 from quality.text.reply_features import lexical_features
@@ -41,7 +40,11 @@ FIELDS = ("civility", "cold_logits", "reply", "parent", "lexical", "civility_par
 
 
 class Featurizer:
-    def __init__(self, settings: Settings | None = None):
+    """Encodes replies (and parents) for the reply heads, cached by what the features depend on.
+    `sentence=False` skips the sentence encoder's pass (heads whose context is the civility encoder
+    do not read it): its fields are then empty (n x 0), and cached under their own key."""
+
+    def __init__(self, settings: Settings | None = None, sentence: bool = True):
         from quality.text.batch import load_encoder
         from quality.text.civility import FINETUNED_MODEL, FineTunedClassifier
 
@@ -49,7 +52,12 @@ class Featurizer:
         self.store = ModelStore(self.settings)
         self.sentence = load_encoder(self.store)
         self.civility = self.store.get(FINETUNED_MODEL, FineTunedClassifier)
-        self.version = f"{models_version(self.store.manifest)}|{self.sentence.name}"
+        # The features depend on the civility encoder, its COLD head and the sentence encoder only, so
+        # a change elsewhere in the manifest (a retrained reply head) keeps the cache.
+        cold_head = next(f.sha256 for f in self.store.entry(FINETUNED_MODEL).files if f.role == "head")
+        self.with_sentence = sentence
+        self.version = f"{self.civility.encoder_identity}|{cold_head}|" + (self.sentence.name if sentence else
+                                                                             "no-sentence-pass")
         self.folder = cache_dir(self.settings.cache_dir) / "reply-features"
 
     def _key(self, examples: list[Example]) -> str:
@@ -100,15 +108,16 @@ class Featurizer:
             embeddings = self.civility.encoder.encode(chunk)
             civility.append(embeddings.astype(np.float32))
             cold.append(self.civility.head.logits(chunk, embeddings).astype(np.float32))
-            reply.append(self.sentence.encode(chunk).astype(np.float32))
+            reply.append(self.sentence.encode(chunk).astype(np.float32) if self.with_sentence
+                         else np.zeros((len(chunk), 0), np.float32))
             print(f"\r{name}: {min(start + BATCH, len(texts))}/{len(texts)} encoded", end="", file=sys.stderr)
-        parents = sorted({e.parent for e in examples if e.parent})
+        parents = sorted({e.parent for e in examples if e.parent}) if self.with_sentence else []
         parent_rows = {}
         for start in range(0, len(parents), BATCH):
             chunk = parents[start:start + BATCH]
             for text, row in zip(chunk, self.sentence.encode(chunk)):
                 parent_rows[text] = row.astype(np.float32)
-        dim = self.sentence.dim
+        dim = self.sentence.dim if self.with_sentence else 0
         parent = np.stack([parent_rows.get(e.parent, np.zeros(dim, np.float32)) if e.parent
                            else np.zeros(dim, np.float32) for e in examples]) if examples else np.zeros((0, dim))
         print(f"\r{name}: {len(texts)} replies, {len(parents)} parents encoded in "

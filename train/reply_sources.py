@@ -132,6 +132,15 @@ def read_extra_team_replies(path: Path = EXTRA_FILE) -> list[Example]:
         return [_three_way(json.loads(line), "team_extra") for line in handle if line.strip()]
 
 
+DEV2_FILE = REPLIES_FILE.parent / "dev2.jsonl"
+
+
+def read_dev2_replies(path: Path = DEV2_FILE) -> list[Example]:
+    """The team's second dev set (`data/replies/dev2.jsonl`): new threads, written blind."""
+    with open(path, encoding="utf-8") as handle:
+        return [_three_way(json.loads(line), "team_dev2") for line in handle if line.strip()]
+
+
 def read_team_replies(split: str, path: Path = REPLIES_FILE) -> list[Example]:
     """The team's labelled replies of one split (train, dev or test)."""
     with open(path, encoding="utf-8") as handle:
