@@ -124,6 +124,18 @@ def test_the_second_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_othe
         "v2-leak: repeats a reply of another file"]
 
 
+def test_adding_extra_rows_drops_a_reply_of_the_second_dev_set(tmp_path):
+    from train.reply_data import DEV2, add_extra, read_rows
+
+    dev2_row = read_rows(DEV2)[0]
+    part = tmp_path / "part.jsonl"
+    new = {**dev2_row, "id": "x-0001", "thread": "x-t001", "text": "新写的一条回复，谁都没见过"}
+    part.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in
+                              ({**dev2_row, "id": "x-0002", "thread": "x-t001"}, new)) + "\n", encoding="utf-8")
+    extra, dropped = add_extra([part], read_rows(OUT))
+    assert dropped == 1 and extra[-1]["id"] == "x-0001" and all(row["id"] != "x-0002" for row in extra)
+
+
 def test_signal_metrics_count_the_confusion():
     metrics = signal_metrics(["uncivil", "uncivil", "neutral", "constructive"],
                              ["uncivil", "neutral", "neutral", "uncivil"])

@@ -123,9 +123,11 @@ def check_dev2(dev2: list[dict], others: list[dict]) -> list[str]:
 
 
 def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
-    """The extra file with the parts' rows appended; rows repeating any text seen so far are dropped."""
+    """The extra file with the parts' rows appended; rows repeating any text seen so far (in
+    replies.jsonl, the extra file or dev2.jsonl) are dropped."""
     extra = read_rows(EXTRA)
-    seen = {row["text"].strip() for row in replies + extra}
+    dev2 = read_rows(DEV2) if DEV2.is_file() else []
+    seen = {row["text"].strip() for row in replies + extra + dev2}
     dropped = 0
     for path in parts:
         for row in read_rows(path):
