@@ -246,3 +246,24 @@ def test_reply_heads_trained_on_another_civility_encoder_are_refused(tmp_path):
     manifest.write_text(manifest.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     with pytest.raises(ModelIntegrityError, match="trained on another civility-e5 encoder"):
         QualityService(Settings(models_dir=models)).warm_up()
+
+
+def test_multitask_reply_heads_read_the_parent_only_with_context():
+    """`--context`: the reply tasks' logits change with the parent's embedding, the COLD (offensive)
+    logit never does; without context no head reads a parent."""
+    import torch
+    import transformers
+
+    from train.civility_multitask import MultiTaskModel
+
+    torch.manual_seed(0)
+    encoder = transformers.BertModel(transformers.BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1,
+                                                             num_attention_heads=2, intermediate_size=16))
+    ids, mask = torch.tensor([[2, 5, 7, 3], [2, 9, 3, 0]]), torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]])
+    one, other = torch.zeros(2, 8), torch.randn(2, 8)
+    with torch.no_grad():
+        model = MultiTaskModel(encoder, context=True).eval()
+        a, b = model.all_logits(ids, mask, one), model.all_logits(ids, mask, other)
+        assert a.shape == (2, 5) and torch.equal(a[:, 0], b[:, 0]) and not torch.allclose(a[:, 1:], b[:, 1:])
+        plain = MultiTaskModel(encoder).eval()
+        assert plain.task_heads["uncivil"].in_features == 8 and plain.all_logits(ids, mask).shape == (2, 5)

@@ -9,9 +9,10 @@ pooled embedding and a masked loss (a row trains only the tasks it has labels fo
 - uncivil: the team's train replies (x4), template replies, SWSR (sexist = uncivil), DiaSafety
   "Offending User" and ConvAbuse (English, through the multilingual encoder);
 - constructive, disagreement, reasoned: the team's train replies and template replies.
-`--context` makes the reply tasks' heads read the parent's embedding too ([reply, parent,
-reply x parent], the served reply heads' form; the parent passes without gradient). `--extra-team` adds `data/replies/extra_train.jsonl`; `--with-dev` adds replies.jsonl's dev split
-(once the second dev set, `dev2.jsonl`, does the choosing).
+`--extra-team` adds `data/replies/extra_train.jsonl`; `--with-dev` adds replies.jsonl's dev split
+(once the second dev set, `dev2.jsonl`, does the choosing); `--context` makes the reply tasks'
+heads read the parent's embedding too ([reply, parent, reply x parent], the served reply heads'
+form; the parent passes without gradient).
 The parent is read later, by the reply heads (`train/civility_replies.py`) on top of this
 encoder's embedding and the sentence encoder's embeddings of reply and parent. Writes the adapter
 and the COLD head (`head.npz`, stacked with char n-grams as `train/civility_finetune.py` does) in
@@ -54,10 +55,9 @@ class MultiTaskModel(CivilityModel):
     def all_logits(self, input_ids, attention_mask, parents: torch.Tensor | None = None) -> torch.Tensor:
         """One logit per task; `parents`: the parents' embeddings (zeros for rows without one)."""
         pooled = self.embed(input_ids, attention_mask)
-        reply = self.dropout(pooled)
-        if self.context:
-            reply = torch.cat([reply, parents, pooled * parents], dim=1)
-        return torch.cat([self.head(self.dropout(pooled))] + [self.task_heads[t](reply) for t in TASKS[1:]], dim=1)
+        dropped = self.dropout(pooled)  # one mask for every head, as before `context` existed
+        reply = torch.cat([dropped, parents, pooled * parents], dim=1) if self.context else dropped
+        return torch.cat([self.head(dropped)] + [self.task_heads[t](reply) for t in TASKS[1:]], dim=1)
 
 
 def rows_for_training(data_dir: Path, rng: random.Random, extra_team: bool = False,
