@@ -80,11 +80,15 @@ def check(rows: list[dict]) -> list[str]:
     errors = [f"{row.get('id')}: {problem}" for row in rows for problem in problems(row)]
     ids = Counter(row["id"] for row in rows)
     errors += [f"{id_}: id used {n} times" for id_, n in ids.items() if n > 1]
+    return errors + parent_conflicts(rows)
+
+
+def parent_conflicts(rows: list[dict]) -> list[str]:
+    """A thread has one parent: the threads whose rows carry different parent texts."""
     parents: dict[str, set] = {}
     for row in rows:
         parents.setdefault(row["thread"], set()).add(row["parent"])
-    errors += [f"thread {thread}: {len(texts)} different parents" for thread, texts in parents.items() if len(texts) > 1]
-    return errors
+    return [f"thread {thread}: {len(texts)} different parents" for thread, texts in parents.items() if len(texts) > 1]
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -113,30 +117,36 @@ def check_dev2(dev2: list[dict], others: list[dict]) -> list[str]:
     errors += [f"{id_}: id used {n} times" for id_, n in Counter(row["id"] for row in dev2 + others).items() if n > 1]
     threads = {row["thread"] for row in others}
     errors += [f"{row['id']}: thread {row['thread']} is another file's" for row in dev2 if row["thread"] in threads]
-    parents: dict[str, set] = {}
-    for row in dev2:
-        parents.setdefault(row["thread"], set()).add(row["parent"])
-    errors += [f"thread {thread}: {len(texts)} different parents" for thread, texts in parents.items() if len(texts) > 1]
+    errors += parent_conflicts(dev2)
     texts = {row["text"].strip() for row in others}
     errors += [f"{row['id']}: repeats a reply of another file" for row in dev2 if row["text"].strip() in texts]
     return errors
 
 
-def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
-    """The extra file with the parts' rows appended; rows repeating any text seen so far (in
-    replies.jsonl, the extra file or dev2.jsonl) are dropped."""
-    extra = read_rows(EXTRA)
-    dev2 = read_rows(DEV2) if DEV2.is_file() else []
-    seen = {row["text"].strip() for row in replies + extra + dev2}
-    dropped = 0
+def read_dev2() -> list[dict]:
+    return read_rows(DEV2) if DEV2.is_file() else []
+
+
+def unseen_rows(parts: list[Path], seen_rows: list[dict], split: str) -> tuple[list[dict], int]:
+    """The parts' rows marked `split`, dropping any whose text is in `seen_rows` or an earlier row."""
+    seen = {row["text"].strip() for row in seen_rows}
+    kept, dropped = [], 0
     for path in parts:
         for row in read_rows(path):
             if row["text"].strip() in seen:
                 dropped += 1
                 continue
             seen.add(row["text"].strip())
-            extra.append({**row, "split": "train"})
-    return extra, dropped
+            kept.append({**row, "split": split})
+    return kept, dropped
+
+
+def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
+    """The extra file with the parts' rows appended; rows repeating any text seen so far (in
+    replies.jsonl, the extra file or dev2.jsonl) are dropped."""
+    extra = read_rows(EXTRA)
+    added, dropped = unseen_rows(parts, replies + extra + read_dev2(), "train")
+    return extra + added, dropped
 
 
 def summary(rows: list[dict]) -> dict:
@@ -163,13 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows = assemble(args.assemble) if args.assemble is not None else read_rows(OUT)
     extra, dropped = add_extra(args.add_extra, rows) if args.add_extra else (read_rows(EXTRA), 0)
-    dev2 = read_rows(DEV2) if DEV2.is_file() else []
+    dev2 = read_dev2()
     if args.add_dev2:
-        seen = {row["text"].strip() for row in rows + extra}
-        dev2 = [{**row, "split": "dev2"} for path in args.add_dev2 for row in read_rows(path)]
-        kept = [row for row in dev2 if row["text"].strip() not in seen]
-        print(f"dev2.jsonl: {len(kept)} rows ({len(dev2) - len(kept)} dropped: their text was already elsewhere)")
-        dev2 = kept
+        dev2, dropped_dev2 = unseen_rows(args.add_dev2, rows + extra, "dev2")
+        print(f"dev2.jsonl: {len(dev2)} rows ({dropped_dev2} dropped: their text was already elsewhere)")
     errors = check(rows) + check_extra(extra, rows) + check_dev2(dev2, rows + extra)
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)

@@ -119,17 +119,20 @@ def _three_way(row: dict, source: str) -> Example:
 
 
 def read_templates(path: Path) -> list[Example]:
-    with open(path, encoding="utf-8") as handle:
-        return [_three_way(json.loads(line), "templates") for line in handle if line.strip()]
+    return _read_team_file(path, "templates")
 
 
 EXTRA_FILE = REPLIES_FILE.parent / "extra_train.jsonl"
 
 
+def _read_team_file(path: Path, source: str) -> list[Example]:
+    with open(path, encoding="utf-8") as handle:
+        return [_three_way(json.loads(line), source) for line in handle if line.strip()]
+
+
 def read_extra_team_replies(path: Path = EXTRA_FILE) -> list[Example]:
     """The team's extra training-only replies (`data/replies/extra_train.jsonl`)."""
-    with open(path, encoding="utf-8") as handle:
-        return [_three_way(json.loads(line), "team_extra") for line in handle if line.strip()]
+    return _read_team_file(path, "team_extra")
 
 
 DEV2_FILE = REPLIES_FILE.parent / "dev2.jsonl"
@@ -137,8 +140,7 @@ DEV2_FILE = REPLIES_FILE.parent / "dev2.jsonl"
 
 def read_dev2_replies(path: Path = DEV2_FILE) -> list[Example]:
     """The team's second dev set (`data/replies/dev2.jsonl`): new threads, written blind."""
-    with open(path, encoding="utf-8") as handle:
-        return [_three_way(json.loads(line), "team_dev2") for line in handle if line.strip()]
+    return _read_team_file(path, "team_dev2")
 
 
 def read_team_replies(split: str, path: Path = REPLIES_FILE) -> list[Example]:
