@@ -107,31 +107,35 @@ def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply()
     assert check_extra(extra + [leaked], replies) == ["leak-1: repeats a reply of replies.jsonl"]
 
 
-def test_the_second_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_other_files():
-    from train.reply_data import DEV2, EXTRA, check_dev2, read_rows
+@pytest.mark.parametrize("name", ["dev2", "dev3"])
+def test_each_blind_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_other_files(name):
+    from train.reply_data import BLIND_DEV_SETS, EXTRA, check_blind_dev, read_rows
 
-    others = read_rows(OUT) + read_rows(EXTRA)
-    dev2 = read_rows(DEV2)
-    assert len(dev2) >= 200 and not check_dev2(dev2, others)
-    assert {row["label"] for row in dev2} == {"uncivil", "neutral", "constructive"}
+    others = read_rows(OUT) + read_rows(EXTRA) + [row for other, path in BLIND_DEV_SETS.items() if other != name
+                                                  for row in read_rows(path)]
+    dev = read_rows(BLIND_DEV_SETS[name])
+    assert len(dev) >= 200 and not check_blind_dev(dev, others, name)
+    assert {row["label"] for row in dev} == {"uncivil", "neutral", "constructive"}
+    assert {row["split"] for row in dev} == {name}
     test_row = next(row for row in others if row.get("split") == "test")
-    leaked = {**dev2[0], "id": "v2-leak", "text": test_row["text"]}
-    borrowed = {**dev2[1], "id": "v2-borrow", "thread": test_row["thread"], "parent": test_row["parent"]}
-    unmarked = {**dev2[2], "id": "v2-unmarked", "split": "dev"}
-    assert check_dev2(dev2 + [leaked, borrowed, unmarked], others) == [
-        "v2-unmarked: rows of dev2.jsonl carry split dev2",
-        f"v2-borrow: thread {test_row['thread']} is another file's",
-        "v2-leak: repeats a reply of another file"]
+    leaked = {**dev[0], "id": "v-leak", "text": test_row["text"]}
+    borrowed = {**dev[1], "id": "v-borrow", "thread": test_row["thread"], "parent": test_row["parent"]}
+    unmarked = {**dev[2], "id": "v-unmarked", "split": "dev"}
+    assert check_blind_dev(dev + [leaked, borrowed, unmarked], others, name) == [
+        f"v-unmarked: rows of {name}.jsonl carry split {name}",
+        f"v-borrow: thread {test_row['thread']} is another file's",
+        "v-leak: repeats a reply of another file"]
 
 
-def test_adding_extra_rows_drops_a_reply_of_the_second_dev_set(tmp_path):
-    from train.reply_data import DEV2, add_extra, read_rows
+@pytest.mark.parametrize("name", ["dev2", "dev3"])
+def test_adding_extra_rows_drops_a_reply_of_a_blind_dev_set(tmp_path, name):
+    from train.reply_data import BLIND_DEV_SETS, add_extra, read_rows
 
-    dev2_row = read_rows(DEV2)[0]
+    dev_row = read_rows(BLIND_DEV_SETS[name])[0]
     part = tmp_path / "part.jsonl"
-    new = {**dev2_row, "id": "x-0001", "thread": "x-t001", "text": "新写的一条回复，谁都没见过"}
+    new = {**dev_row, "id": "x-0001", "thread": "x-t001", "text": "新写的一条回复，谁都没见过"}
     part.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in
-                              ({**dev2_row, "id": "x-0002", "thread": "x-t001"}, new)) + "\n", encoding="utf-8")
+                              ({**dev_row, "id": "x-0002", "thread": "x-t001"}, new)) + "\n", encoding="utf-8")
     extra, dropped = add_extra([part], read_rows(OUT))
     assert dropped == 1 and extra[-1]["id"] == "x-0001" and all(row["id"] != "x-0002" for row in extra)
 

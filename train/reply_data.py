@@ -1,7 +1,7 @@
 """Assemble the team's labelled car-community replies into `data/replies/replies.jsonl`, with the split.
 
     python -m train.reply_data [--check] [--write-splits] [--assemble PARTS] [--add-extra FILE ...]
-                               [--add-dev2 FILE ...]
+                               [--add-dev2 FILE ...] [--add-dev3 FILE ...]
 
 Split rule, fixed once: a thread (a parent and all its replies) goes to train, dev or test by the
 sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0.5 → train, below
@@ -12,8 +12,8 @@ kind of `data/replies/GUIDE.md`, the split rule) and its counts printed; `--writ
 files (how it was first made; the parts are not kept: see data/replies/README.md); `--add-extra`
 appends training-only rows to `extra_train.jsonl`, dropping any whose text is already an evaluation
 (or training) reply of `replies.jsonl`, so the extra file can never leak a dev or test reply;
-`--add-dev2` writes the second dev set, `dev2.jsonl` (new threads written blind, every row
-`split: dev2`), dropping any text of the other two files.
+`--add-dev2` / `--add-dev3` write the second / third dev set, `dev2.jsonl` / `dev3.jsonl` (new
+threads written blind, every row `split: dev2` / `dev3`), dropping any text of the other files.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ DATA_DIR = PROJECT_ROOT / "data" / "replies"
 OUT = DATA_DIR / "replies.jsonl"
 EXTRA = DATA_DIR / "extra_train.jsonl"
 DEV2 = DATA_DIR / "dev2.jsonl"
+DEV3 = DATA_DIR / "dev3.jsonl"
+BLIND_DEV_SETS = {"dev2": DEV2, "dev3": DEV3}  # written blind on new threads, after the first split
 LABELS = ("uncivil", "neutral", "constructive")
 UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
                  "attack_on_disagreement", "stereotype")
@@ -108,23 +110,25 @@ def check_extra(extra: list[dict], replies: list[dict]) -> list[str]:
     return errors
 
 
-def check_dev2(dev2: list[dict], others: list[dict]) -> list[str]:
-    """The second dev set: valid rows, `split: dev2`, one parent per thread, ids and threads its own,
-    no text of `replies.jsonl` or `extra_train.jsonl` (`others`)."""
-    errors = [f"{row.get('id')}: {problem}" for row in dev2 for problem in problems({**row, "split": None})
+def check_blind_dev(dev: list[dict], others: list[dict], name: str = "dev2") -> list[str]:
+    """A blind dev set (`name`: dev2, dev3): valid rows, `split: <name>`, one parent per thread, ids and
+    threads its own, no text of the other files (`others`: replies.jsonl, extra_train.jsonl, the
+    other blind dev sets)."""
+    errors = [f"{row.get('id')}: {problem}" for row in dev for problem in problems({**row, "split": None})
               if "breaks the rule" not in problem]
-    errors += [f"{row['id']}: rows of dev2.jsonl carry split dev2" for row in dev2 if row.get("split") != "dev2"]
-    errors += [f"{id_}: id used {n} times" for id_, n in Counter(row["id"] for row in dev2 + others).items() if n > 1]
+    errors += [f"{row['id']}: rows of {name}.jsonl carry split {name}" for row in dev if row.get("split") != name]
+    errors += [f"{id_}: id used {n} times" for id_, n in Counter(row["id"] for row in dev + others).items() if n > 1]
     threads = {row["thread"] for row in others}
-    errors += [f"{row['id']}: thread {row['thread']} is another file's" for row in dev2 if row["thread"] in threads]
-    errors += parent_conflicts(dev2)
+    errors += [f"{row['id']}: thread {row['thread']} is another file's" for row in dev if row["thread"] in threads]
+    errors += parent_conflicts(dev)
     texts = {row["text"].strip() for row in others}
-    errors += [f"{row['id']}: repeats a reply of another file" for row in dev2 if row["text"].strip() in texts]
+    errors += [f"{row['id']}: repeats a reply of another file" for row in dev if row["text"].strip() in texts]
     return errors
 
 
-def read_dev2() -> list[dict]:
-    return read_rows(DEV2) if DEV2.is_file() else []
+def read_blind_dev(name: str) -> list[dict]:
+    path = BLIND_DEV_SETS[name]
+    return read_rows(path) if path.is_file() else []
 
 
 def unseen_rows(parts: list[Path], seen_rows: list[dict], split: str) -> tuple[list[dict], int]:
@@ -143,9 +147,10 @@ def unseen_rows(parts: list[Path], seen_rows: list[dict], split: str) -> tuple[l
 
 def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
     """The extra file with the parts' rows appended; rows repeating any text seen so far (in
-    replies.jsonl, the extra file or dev2.jsonl) are dropped."""
+    replies.jsonl, the extra file or a blind dev set) are dropped."""
     extra = read_rows(EXTRA)
-    added, dropped = unseen_rows(parts, replies + extra + read_dev2(), "train")
+    blind = [row for name in BLIND_DEV_SETS for row in read_blind_dev(name)]
+    added, dropped = unseen_rows(parts, replies + extra + blind, "train")
     return extra + added, dropped
 
 
@@ -168,16 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-splits", action="store_true", help="also write dev.jsonl and test.jsonl")
     parser.add_argument("--add-extra", type=Path, nargs="+", default=None, metavar="FILE",
                         help="append these training-only rows to extra_train.jsonl")
-    parser.add_argument("--add-dev2", type=Path, nargs="+", default=None, metavar="FILE",
-                        help="write these rows as the second dev set, dev2.jsonl (dropping texts seen elsewhere)")
+    for name, ordinal in (("dev2", "second"), ("dev3", "third")):
+        parser.add_argument(f"--add-{name}", type=Path, nargs="+", default=None, metavar="FILE",
+                            help=f"write these rows as the {ordinal} dev set, {name}.jsonl (dropping texts seen elsewhere)")
     args = parser.parse_args(argv)
     rows = assemble(args.assemble) if args.assemble is not None else read_rows(OUT)
     extra, dropped = add_extra(args.add_extra, rows) if args.add_extra else (read_rows(EXTRA), 0)
-    dev2 = read_dev2()
-    if args.add_dev2:
-        dev2, dropped_dev2 = unseen_rows(args.add_dev2, rows + extra, "dev2")
-        print(f"dev2.jsonl: {len(dev2)} rows ({dropped_dev2} dropped: their text was already elsewhere)")
-    errors = check(rows) + check_extra(extra, rows) + check_dev2(dev2, rows + extra)
+    blind = {name: read_blind_dev(name) for name in BLIND_DEV_SETS}
+    added_blind = [name for name in BLIND_DEV_SETS if getattr(args, f"add_{name}")]
+    for name in added_blind:
+        others = rows + extra + [row for other in BLIND_DEV_SETS if other != name for row in blind[other]]
+        blind[name], dropped_blind = unseen_rows(getattr(args, f"add_{name}"), others, name)
+        print(f"{name}.jsonl: {len(blind[name])} rows ({dropped_blind} dropped: their text was already elsewhere)")
+    errors = check(rows) + check_extra(extra, rows)
+    for name in BLIND_DEV_SETS:
+        others = rows + extra + [row for other in BLIND_DEV_SETS if other != name for row in blind[other]]
+        errors += check_blind_dev(blind[name], others, name)
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)
         return 1
@@ -185,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.add_extra:
         outputs[EXTRA] = extra
         print(f"extra_train.jsonl: {len(extra)} rows ({dropped} dropped: their text was already there)")
-    if args.add_dev2:
-        outputs[DEV2] = dev2
+    outputs.update({BLIND_DEV_SETS[name]: blind[name] for name in added_blind})
     if args.write_splits:
         outputs.update({DATA_DIR / f"{split}.jsonl": [row for row in rows if row["split"] == split]
                         for split in ("dev", "test")})
@@ -198,10 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     print("extra_train.jsonl:", json.dumps({"rows": len(extra), "by_label": dict(Counter(r["label"] for r in extra)),
                                             "by_kind": dict(sorted(Counter(r["kind"] for r in extra).items()))},
                                            ensure_ascii=False))
-    print("dev2.jsonl:", json.dumps({"rows": len(dev2), "threads": len({r["thread"] for r in dev2}),
-                                     "by_label": dict(Counter(r["label"] for r in dev2)),
-                                     "by_kind": dict(sorted(Counter(r["kind"] for r in dev2).items()))},
-                                    ensure_ascii=False))
+    for name, dev in blind.items():
+        if dev:
+            print(f"{name}.jsonl:", json.dumps({"rows": len(dev), "threads": len({r["thread"] for r in dev}),
+                                                "by_label": dict(Counter(r["label"] for r in dev)),
+                                                "by_kind": dict(sorted(Counter(r["kind"] for r in dev).items()))},
+                                               ensure_ascii=False))
     return 0
 
 
