@@ -7,9 +7,10 @@ No rated photo set can be had here, so the head learns what view-proposal and cr
 research learns from unrated photos: an original ranks above a copy of itself that was
 cropped through the subject, pushed off balance, zoomed in too far, tilted, blurred, badly
 exposed or made noisy (`quality.image.degrade`). The photos are `../shared/data/photos/`
-(cars/ and general/); one in five, chosen by a hash of its name, is held out and never
-trained on. Hyper-parameters are chosen on a validation part of the training photos;
-the held-out split is only measured, per family, after the head is fixed.
+(cars/ and general/, and CLIVE's better-rated photos); one in five, chosen by a hash of its name,
+is held out and never trained on. The rest are cross-fitted (FOLDS heads, each scoring the fold it
+never saw; the served head is their mean), and every level the score is read against comes from
+out-of-fold utilities; the held-out split is only measured, per family, after the head is fixed.
 """
 
 from __future__ import annotations
@@ -44,15 +45,19 @@ HELD_OUT_EVERY = 5  # one photo in five is held out
 VALIDATION_EVERY = 5  # of the rest, one in five validates hyper-parameters
 TRAIN_SAMPLES = 2  # degraded copies per family per training photo
 SEED = 20261127
-REDUCED_CHANNELS = (8,)
 EPOCHS = 20
-# (AdamW weight decay, epochs): the first is the earlier heads' setting; the second trades fit to the
-# training photos (which the head memorises) for generalisation to new, non-car ones.
-TRAINING = ((1e-4, EPOCHS), (5e-2, 6))
 POINTWISE_WEIGHT = 0.5
-# The across-photo term can make a score depend on content. On validation, before the content normaliser,
-# 0.5 gave a class-median spread of 0.79 and 0.1 gave 0.71, with the same worst family (0.708).
-POINTWISE_WEIGHTS = (0.1,)
+# The head's setting, chosen on the validation split for composition-head 2026.12.06 (the worst family
+# over car and non-car photos): 8 composition channels; AdamW weight decay 5e-2 for 6 epochs (against
+# 1e-4 for 20, which fits the training photos it memorises better and new non-car photos worse); an
+# across-photo weight of 0.1 (0.5 left the class medians further apart: validation spread 0.79 vs 0.71).
+CHANNELS, WEIGHT_DECAY, SETTING_EPOCHS, POINTWISE = 8, 5e-2, 6, 0.1
+# Cross-fitting: the train and validation splits together are cut into FOLDS by a hash of the name; a
+# head is trained on all folds but one, and scores the one it never saw. The served head is the mean of
+# the FOLDS heads (one head with FOLDS x CHANNELS channels), and every level it is read against (the
+# content classes' medians, the score's centre and scale) comes from out-of-fold utilities: the head
+# memorises its training photos, so levels read off them say nothing about new photos.
+FOLDS = 5
 CARD_FILE, METRICS_FILE, HEAD_FILE = "MODEL_CARD.md", "metrics.json", "composition_head.npz"
 
 
@@ -175,10 +180,14 @@ def photo_weights(names: np.ndarray, labels: dict[str, str]) -> np.ndarray:
 
 
 def fit_head(original: np.ndarray, degraded: np.ndarray, weights: np.ndarray, channels: int, weight_decay: float,
-             pointwise: float = POINTWISE_WEIGHT, seed: int = SEED, epochs: int = EPOCHS):
+             pointwise: float = POINTWISE_WEIGHT, seed: int = SEED, epochs: int = EPOCHS,
+             photos: np.ndarray | None = None):
     """Pairwise logistic loss on (original, each of its degraded copies), plus `pointwise` x a logistic
     loss of original (1) vs degraded (0) across photos, so that a well-made photo scores high whatever
-    it shows, not only higher than its own degraded copies. Returns a torch module."""
+    it shows, not only higher than its own degraded copies. Returns a torch module.
+
+    `photos` (indices) trains on those photos only, without copying the arrays; features stay in
+    their stored dtype (float16) and are converted a batch at a time."""
     import torch
     from torch import nn
 
@@ -198,9 +207,11 @@ def fit_head(original: np.ndarray, degraded: np.ndarray, weights: np.ndarray, ch
     p, fam, s = degraded.shape[:3]
     head = Head(original.shape[1])
     optimiser = torch.optim.AdamW(head.parameters(), lr=2e-3, weight_decay=weight_decay)
-    orig = torch.from_numpy(original.astype(np.float32))
-    worse = torch.from_numpy(degraded.reshape(p * fam * s, *degraded.shape[3:]).astype(np.float32))
-    owner = np.repeat(np.arange(p), fam * s)
+    orig = torch.from_numpy(np.ascontiguousarray(original))
+    worse = torch.from_numpy(np.ascontiguousarray(degraded).reshape(p * fam * s, *degraded.shape[3:]))
+    chosen = np.arange(p) if photos is None else np.asarray(photos)
+    owner = np.repeat(chosen, fam * s)  # the photo of each training pair
+    copy = (chosen[:, None] * fam * s + np.arange(fam * s)[None]).ravel()  # its row in `worse`
     pair_weight = torch.from_numpy(weights[owner].astype(np.float32))
     generator = np.random.default_rng(seed)
     batch = 512
@@ -209,7 +220,7 @@ def fit_head(original: np.ndarray, degraded: np.ndarray, weights: np.ndarray, ch
         for start in range(0, len(order), batch):
             idx = order[start:start + batch]
             w = pair_weight[idx]
-            u_good, u_bad = head(orig[owner[idx]]), head(worse[idx])
+            u_good, u_bad = head(orig[owner[idx]].float()), head(worse[copy[idx]].float())
             loss = (w * nn.functional.softplus(u_bad - u_good)).mean()
             # original -> 1, degraded -> 0; each original stands for its (fam * s) copies
             loss = loss + pointwise * (w * (nn.functional.softplus(-u_good) + nn.functional.softplus(u_bad))).mean()
@@ -219,44 +230,139 @@ def fit_head(original: np.ndarray, degraded: np.ndarray, weights: np.ndarray, ch
     return head.eval()
 
 
-def to_numpy_head(head, original: np.ndarray, degraded: np.ndarray, meta: dict) -> CompositionHead:
+def to_numpy_head(head, meta: dict | None = None) -> CompositionHead:
+    """The torch head as a CompositionHead (no normaliser, centre 0, scale 1)."""
     import torch
 
     with torch.no_grad():
-        numpy_head = CompositionHead(
+        return CompositionHead(
             conv=head.conv.weight[:, :, 0, 0].numpy(), conv_bias=head.conv.bias.numpy(),
             spatial=head.spatial.numpy(), global_weight=head.glob.weight[0].numpy(),
-            bias=float(head.glob.bias[0]), center=0.0, scale=1.0, meta=meta)
-    numpy_head.centre_on(original.astype(np.float32), degraded.reshape(-1, *degraded.shape[3:]).astype(np.float32))
-    return numpy_head
+            bias=float(head.glob.bias[0]), center=0.0, scale=1.0, meta=meta or {})
 
 
-def fit_content_normaliser(head: CompositionHead, split: dict, labels: dict[str, str]) -> CompositionHead:
-    """Attach the content normaliser (quality.image.composition_head) fitted on `split`: a logistic
-    regression from pooled features to the content class, on originals and their degraded copies
-    (each labelled with its original's class, weighted so every class counts the same), and each
-    class's median raw utility of originals; then re-centre the score on the normalised utility."""
+def mean_head(heads: list[CompositionHead]) -> CompositionHead:
+    """One head whose raw utility is the mean of `heads`' (their channels side by side)."""
+    n = len(heads)
+    return CompositionHead(conv=np.concatenate([h.conv for h in heads]),
+                           conv_bias=np.concatenate([h.conv_bias for h in heads]),
+                           spatial=np.concatenate([h.spatial for h in heads]) / n,
+                           global_weight=np.mean([h.global_weight for h in heads], axis=0),
+                           bias=float(np.mean([h.bias for h in heads])), center=0.0, scale=1.0)
+
+
+def fold_of(name: str) -> int:
+    return int(hashlib.sha1(f"fold:{name}".encode()).hexdigest(), 16) % FOLDS
+
+
+def chunked(function, features: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """`function` over float32 chunks of float16 `features` (a whole split in float32 does not fit)."""
+    return np.concatenate([function(features[i:i + chunk].astype(np.float32)) for i in range(0, len(features), chunk)])
+
+
+def cross_fit(pool: dict, labels: dict[str, str]) -> tuple[list[CompositionHead], dict]:
+    """FOLDS heads, each trained on every fold but one; the out-of-fold raw utilities of the pool's
+    originals [P] and of their first copy per family [P, F], and each photo's fold."""
+    folds = np.array([fold_of(str(n)) for n in pool["names"]])
+    photos, families = pool["degraded"].shape[:2]
+    heads, original, copies = [], np.zeros(photos), np.zeros((photos, families))
+    for k in range(FOLDS):
+        train_rows, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        weights = np.zeros(photos)
+        weights[train_rows] = photo_weights(pool["names"][train_rows], labels)
+        head = to_numpy_head(fit_head(pool["original"], pool["degraded"], weights, CHANNELS, WEIGHT_DECAY, POINTWISE,
+                                      epochs=SETTING_EPOCHS, photos=train_rows))
+        heads.append(head)
+        original[held] = chunked(head.raw_utility, pool["original"][held])
+        first = pool["degraded"][held][:, :, 0]
+        copies[held] = chunked(head.raw_utility, first.reshape(-1, *first.shape[2:])).reshape(len(held), families)
+        print(f"  fold {k + 1}/{FOLDS} trained", flush=True)
+    return heads, {"original": original, "copies": copies, "fold": folds}
+
+
+def pooled(features: np.ndarray) -> np.ndarray:
+    return chunked(lambda f: f.mean(axis=(2, 3)), features)
+
+
+def pooled_features(pool: dict) -> dict:
+    """The pool's pooled features, once: originals [P, C] and their first copy per family [P, F, C]."""
+    first = pool["degraded"][:, :, 0]
+    copies = pooled(first.reshape(-1, *first.shape[2:]))
+    return {"original": pooled(pool["original"]), "copies": copies.reshape(first.shape[0], first.shape[1], -1)}
+
+
+def content_classifier(names: np.ndarray, pooled_pool: dict, labels: dict[str, str], rows: np.ndarray | None = None):
+    """A logistic regression from pooled features to the content class, on originals and their first
+    copy per family (labelled with the original's class, so a darkened car photo is still a car
+    photo), every class weighted the same; `rows` limits it to those photos. Returns the model, the
+    classes present and each photo's class index."""
     from sklearn.linear_model import LogisticRegression
 
-    classes = np.array([content_class(str(n), labels) for n in split["names"]])
+    classes = np.array([content_class(str(n), labels) for n in names])
     present = [c for c in CONTENT_CLASSES if (classes == c).any()]
     index = np.array([present.index(c) for c in classes])
-    original = split["original"].astype(np.float32)
-    degraded = split["degraded"].astype(np.float32)
-    copies = degraded.reshape(-1, *degraded.shape[3:])
-    per_photo = degraded.shape[1] * degraded.shape[2]
-    x = np.concatenate([original.mean(axis=(2, 3)), copies.mean(axis=(2, 3))])
-    y = np.concatenate([index, np.repeat(index, per_photo)])
+    rows = np.arange(len(index)) if rows is None else rows
+    copies = pooled_pool["copies"][rows]
+    x = np.concatenate([pooled_pool["original"][rows], copies.reshape(-1, copies.shape[2])])
+    y = np.concatenate([index[rows], np.repeat(index[rows], copies.shape[1])])
     counts = np.bincount(y, minlength=len(present)).astype(float)
     model = LogisticRegression(C=CONTENT_C, max_iter=3000).fit(x, y, sample_weight=len(y) / (len(present) * counts[y]))
-    raw = head.raw_utility(original)
-    centers = np.array([np.median(raw[index == k]) for k in range(len(present))])
+    return model, present, index
+
+
+def attach_normaliser(head: CompositionHead, names: np.ndarray, pooled_pool: dict, labels: dict[str, str],
+                      oof: dict) -> CompositionHead:
+    """The content normaliser (quality.image.composition_head) and the score's centre and scale, all
+    from out-of-fold utilities: class k's level is the median out-of-fold utility of its originals."""
+    model, present, index = content_classifier(names, pooled_pool, labels)
+    centers = np.array([np.median(oof["original"][index == k]) for k in range(len(present))])
     head.content = {"content_weight": model.coef_.astype(np.float32),
                     "content_bias": model.intercept_.astype(np.float32),
                     "content_center": centers.astype(np.float32)}
     head.meta = {**head.meta, "content_classes": present, "content_c": CONTENT_C}
-    head.centre_on(original, copies)
+    copies = pooled_pool["copies"].reshape(-1, pooled_pool["copies"].shape[2])
+    good = float(np.median(oof["original"] - head.content_probabilities(None, pooled_pool["original"]) @ centers))
+    bad = float(np.median(oof["copies"].reshape(-1) - head.content_probabilities(None, copies) @ centers))
+    head.center, head.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
     return head
+
+
+def cross_validated_balance(head: CompositionHead, names: np.ndarray, pooled_pool: dict, labels: dict[str, str],
+                            oof: dict) -> dict:
+    """The class medians as new photos would see them, on all the pool's photos: each fold's
+    originals scored by the head that never saw them, with the content classifier and the class levels
+    fitted on the other folds (`head` lends only its centre and scale)."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, copies = np.zeros(len(oof["fold"])), np.zeros_like(oof["copies"])
+    for k in range(FOLDS):
+        held, rest = oof["fold"] == k, np.flatnonzero(oof["fold"] != k)
+        model, present, index = content_classifier(names, pooled_pool, labels, rest)
+        centers = np.array([np.median(oof["original"][rest][index[rest] == j]) for j in range(len(present))])
+        held_copies = pooled_pool["copies"][held]
+        u = oof["original"][held] - model.predict_proba(pooled_pool["original"][held]) @ centers
+        v = oof["copies"][held].reshape(-1) - model.predict_proba(held_copies.reshape(-1, held_copies.shape[2])) @ centers
+        scores[held] = 1 / (1 + np.exp(-(u - head.center) / head.scale))
+        copies[held] = (1 / (1 + np.exp(-(v - head.center) / head.scale))).reshape(-1, copies.shape[1])
+    classes = np.array([content_class(str(n), labels) for n in names])
+    medians = {cls: round(float(np.median(scores[classes == cls])), 4)
+               for cls in CONTENT_CLASSES if (classes == cls).sum() >= MIN_CLASS_PHOTOS}
+    return {"median_original": medians, "count": {cls: int((classes == cls).sum()) for cls in medians},
+            "median_spread": round(max(medians.values()) - min(medians.values()), 4),
+            "auc_original_vs_degraded": round(float(roc_auc_score(
+                np.r_[np.ones(len(scores)), np.zeros(copies.size)], np.r_[scores, copies.ravel()])), 4)}
+
+
+def oof_pairwise(pool: dict, labels: dict[str, str], oof: dict) -> dict:
+    """Per group and family: share of the pool's (original, first copy) pairs ordered right out of fold."""
+    is_car = np.array([content_class(str(n), labels) == "car" for n in pool["names"]])
+    result = {}
+    for group, mask in (("car", is_car), ("non_car", ~is_car)):
+        figures = {family: round(float((oof["original"][mask] > oof["copies"][mask, f]).mean()), 4)
+                   for f, family in enumerate(FAMILIES)}
+        figures["all"] = round(float(np.mean(list(figures.values()))), 4)
+        result[group] = figures
+    return result
 
 
 def pairwise_accuracy(head: CompositionHead, original: np.ndarray, degraded: np.ndarray) -> dict:
@@ -312,40 +418,25 @@ def train(args) -> None:
     if args.features_only:
         return
 
-    # Each setting's head trains on the train split; its content normaliser and score scale are fitted
-    # on the validation split (the head memorises its training photos, so class levels read off them
-    # say nothing about new photos); the held-out split is measured once, for the chosen one.
-    search, heads = [], []
-    for channels in REDUCED_CHANNELS:
-        for decay, epochs in TRAINING:
-            for pointwise in POINTWISE_WEIGHTS:
-                head = fit_head(data["train"]["original"], data["train"]["degraded"],
-                                photo_weights(data["train"]["names"], labels), channels, decay, pointwise,
-                                epochs=epochs)
-                numpy_head = to_numpy_head(head, data["train"]["original"], data["train"]["degraded"], {})
-                validation = pairwise_by_group(numpy_head, data["validation"], labels)
-                validation["balance_without_normaliser"] = content_balance(numpy_head, data["validation"], labels)
-                fit_content_normaliser(numpy_head, data["validation"], labels)
-                validation["balance_normaliser_in_sample"] = content_balance(numpy_head, data["validation"], labels)
-                # The target: every family on car and non-car photos (head never trained on validation).
-                worst = min(validation[g][f] for g in GROUPS for f in FAMILIES)
-                search.append({"channels": channels, "weight_decay": decay, "epochs": epochs,
-                               "pointwise_weight": pointwise, "validation": validation, "worst_family": worst,
-                               "mean_family": round(float(np.mean([validation[g]["all"] for g in GROUPS])), 4)})
-                heads.append(numpy_head)
-                print(f"channels={channels} weight_decay={decay} epochs={epochs} pointwise={pointwise}: worst family "
-                      f"{worst} {validation}", flush=True)
-    best_index = max(range(len(search)), key=lambda i: (search[i]["worst_family"], search[i]["mean_family"]))
-    best, numpy_head = search[best_index], heads[best_index]
-    original, degraded = data["train"]["original"], data["train"]["degraded"]
+    # The train and validation splits together, cross-fitted (FOLDS heads, levels out of fold); the
+    # held-out split is measured once, after.
+    pool = {key: np.concatenate([data["train"][key], data["validation"][key]]) for key in data["train"]}
+    del data["train"], data["validation"]
+    heads, oof = cross_fit(pool, labels)
+    pooled_pool = pooled_features(pool)
+    numpy_head = attach_normaliser(mean_head(heads), pool["names"], pooled_pool, labels, oof)
+    cross_validated = {**oof_pairwise(pool, labels, oof),
+                       "balance": cross_validated_balance(numpy_head, pool["names"], pooled_pool, labels, oof)}
+    print(f"cross-validated ({FOLDS} folds of {len(pool['names'])} photos): {cross_validated}", flush=True)
+    original, degraded = pool["original"], pool["degraded"]
     numpy_head.meta = {
         "name": "composition-head", "version": args.version or date.today().isoformat(), "backbone": PACKAGE,
-        "families": list(FAMILIES), "channels": best["channels"], "weight_decay": best["weight_decay"],
-        "pointwise_weight": best["pointwise_weight"], "epochs": best["epochs"], **numpy_head.meta,
+        "families": list(FAMILIES), "channels": CHANNELS, "weight_decay": WEIGHT_DECAY,
+        "pointwise_weight": POINTWISE, "epochs": SETTING_EPOCHS, "folds": FOLDS, **numpy_head.meta,
         "trained_on": {"photos": len(original), "pairs": int(degraded.shape[0] * degraded.shape[1] * degraded.shape[2]),
-                       "per_class": {c: int(sum(content_class(str(n), labels) == c for n in data["train"]["names"]))
+                       "per_class": {c: int(sum(content_class(str(n), labels) == c for n in pool["names"]))
                                      for c in CONTENT_CLASSES},
-                       "normaliser_and_scale": f"validation split, {len(data['validation']['names'])} photos"}}
+                       "normaliser_and_scale": f"out-of-fold utilities of the {len(original)} photos"}}
     held_out = pairwise_by_group(numpy_head, data["held_out"], labels)
     held_out["balance"] = content_balance(numpy_head, data["held_out"], labels)
     print(f"held-out (features in memory, no JPEG): {held_out}", flush=True)
@@ -360,7 +451,9 @@ def train(args) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     numpy_head.save(args.out / HEAD_FILE)
     metrics = {"split": {s: len(v) for s, v in by_split.items()}, "clive_min_mos": CLIVE_MIN_MOS,
-               "search": search, "chosen": best,
+               "setting": {"channels": CHANNELS, "weight_decay": WEIGHT_DECAY, "epochs": SETTING_EPOCHS,
+                           "pointwise_weight": POINTWISE, "folds": FOLDS},
+               "cross_validated": cross_validated,
                "held_out_in_memory": held_out, "car_evidence_held_out": car_metrics}
     (args.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / HEAD_FILE} and {args.out / METRICS_FILE}")

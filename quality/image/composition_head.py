@@ -19,8 +19,9 @@ the utility is read relative to the typical good photo of its kind:
 p is a logistic regression over the team's content classes (car, landscape, city, night, people,
 interior, object) trained on originals *and their degraded copies* labelled with the original's
 class, so a darkened or cropped copy keeps its photo's class; content_center[k] is the median
-utility of class k's originals in the validation split (photos the head never trained on: it
-memorises its training photos). Within one photo the order is (nearly) unchanged.
+out-of-fold utility of class k's originals (the head is the mean of cross-fitted fold heads, and
+each photo's level is read from the fold head that never trained on it: a head memorises its
+training photos). Within one photo the order is (nearly) unchanged.
 """
 
 from __future__ import annotations
