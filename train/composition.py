@@ -38,11 +38,10 @@ FOLDERS = ("cars", "general", "clive")
 CLIVE_MIN_MOS = 60.0  # about CLIVE's upper half (median MOS 59.5)
 CONTENT_LABELS = Path(__file__).resolve().parents[1] / "data" / "photos" / "content.csv"
 CONTENT_C = 0.1  # the content classifier's inverse L2 strength (pooled features are not standardised)
-GROUPS = ("car", "non_car")  # pair accuracy is reported and targeted for each
 MIN_CLASS_PHOTOS = 5  # a class median is reported from this many photos
 CONTENT_CLASSES = ("car", "landscape", "city", "night", "people", "interior", "object")
 HELD_OUT_EVERY = 5  # one photo in five is held out
-VALIDATION_EVERY = 5  # of the rest, one in five validates hyper-parameters
+VALIDATION_EVERY = 5  # of the rest, one in five is the validation split (it chose the setting and Q; now cross-fitted too)
 TRAIN_SAMPLES = 2  # degraded copies per family per training photo
 SEED = 20261127
 EPOCHS = 20
@@ -274,7 +273,7 @@ def cross_fit(pool: dict, labels: dict[str, str]) -> tuple[list[CompositionHead]
                                       epochs=SETTING_EPOCHS, photos=train_rows))
         heads.append(head)
         original[held] = chunked(head.raw_utility, pool["original"][held])
-        first = pool["degraded"][held][:, :, 0]
+        first = pool["degraded"][held, :, 0]
         copies[held] = chunked(head.raw_utility, first.reshape(-1, *first.shape[2:])).reshape(len(held), families)
         print(f"  fold {k + 1}/{FOLDS} trained", flush=True)
     return heads, {"original": original, "copies": copies, "fold": folds}
