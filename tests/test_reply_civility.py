@@ -109,10 +109,9 @@ def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply()
 
 @pytest.mark.parametrize("name", ["dev2", "dev3"])
 def test_each_blind_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_other_files(name):
-    from train.reply_data import BLIND_DEV_SETS, EXTRA, check_blind_dev, read_rows
+    from train.reply_data import BLIND_DEV_SETS, EXTRA, beside, check_blind_dev, read_rows
 
-    others = read_rows(OUT) + read_rows(EXTRA) + [row for other, path in BLIND_DEV_SETS.items() if other != name
-                                                  for row in read_rows(path)]
+    others = beside(name, read_rows(OUT), read_rows(EXTRA), {n: read_rows(path) for n, path in BLIND_DEV_SETS.items()})
     dev = read_rows(BLIND_DEV_SETS[name])
     assert len(dev) >= 200 and not check_blind_dev(dev, others, name)
     assert {row["label"] for row in dev} == {"uncivil", "neutral", "constructive"}

@@ -309,12 +309,17 @@ def content_classifier(names: np.ndarray, pooled_pool: dict, labels: dict[str, s
     return model, present, index
 
 
+def class_levels(utility: np.ndarray, index: np.ndarray, classes: int) -> np.ndarray:
+    """Each content class's level: the median (out-of-fold) utility of its originals."""
+    return np.array([np.median(utility[index == k]) for k in range(classes)])
+
+
 def attach_normaliser(head: CompositionHead, names: np.ndarray, pooled_pool: dict, labels: dict[str, str],
                       oof: dict) -> CompositionHead:
     """The content normaliser (quality.image.composition_head) and the score's centre and scale, all
     from out-of-fold utilities: class k's level is the median out-of-fold utility of its originals."""
     model, present, index = content_classifier(names, pooled_pool, labels)
-    centers = np.array([np.median(oof["original"][index == k]) for k in range(len(present))])
+    centers = class_levels(oof["original"], index, len(present))
     head.content = {"content_weight": model.coef_.astype(np.float32),
                     "content_bias": model.intercept_.astype(np.float32),
                     "content_center": centers.astype(np.float32)}
@@ -337,7 +342,7 @@ def cross_validated_balance(head: CompositionHead, names: np.ndarray, pooled_poo
     for k in range(FOLDS):
         held, rest = oof["fold"] == k, np.flatnonzero(oof["fold"] != k)
         model, present, index = content_classifier(names, pooled_pool, labels, rest)
-        centers = np.array([np.median(oof["original"][rest][index[rest] == j]) for j in range(len(present))])
+        centers = class_levels(oof["original"][rest], index[rest], len(present))
         held_copies = pooled_pool["copies"][held]
         u = oof["original"][held] - model.predict_proba(pooled_pool["original"][held]) @ centers
         v = oof["copies"][held].reshape(-1) - model.predict_proba(held_copies.reshape(-1, held_copies.shape[2])) @ centers

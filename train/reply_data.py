@@ -30,9 +30,8 @@ from quality.settings import PROJECT_ROOT
 DATA_DIR = PROJECT_ROOT / "data" / "replies"
 OUT = DATA_DIR / "replies.jsonl"
 EXTRA = DATA_DIR / "extra_train.jsonl"
-DEV2 = DATA_DIR / "dev2.jsonl"
-DEV3 = DATA_DIR / "dev3.jsonl"
-BLIND_DEV_SETS = {"dev2": DEV2, "dev3": DEV3}  # written blind on new threads, after the first split
+# Written blind on new threads, after the first split.
+BLIND_DEV_SETS = {name: DATA_DIR / f"{name}.jsonl" for name in ("dev2", "dev3")}
 LABELS = ("uncivil", "neutral", "constructive")
 UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
                  "attack_on_disagreement", "stereotype")
@@ -126,6 +125,11 @@ def check_blind_dev(dev: list[dict], others: list[dict], name: str = "dev2") -> 
     return errors
 
 
+def beside(name: str, rows: list[dict], extra: list[dict], blind: dict[str, list[dict]]) -> list[dict]:
+    """The rows blind dev set `name` must share no id, thread or reply with: every other file's."""
+    return rows + extra + [row for other, dev in blind.items() if other != name for row in dev]
+
+
 def read_blind_dev(name: str) -> list[dict]:
     path = BLIND_DEV_SETS[name]
     return read_rows(path) if path.is_file() else []
@@ -182,13 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     blind = {name: read_blind_dev(name) for name in BLIND_DEV_SETS}
     added_blind = [name for name in BLIND_DEV_SETS if getattr(args, f"add_{name}")]
     for name in added_blind:
-        others = rows + extra + [row for other in BLIND_DEV_SETS if other != name for row in blind[other]]
-        blind[name], dropped_blind = unseen_rows(getattr(args, f"add_{name}"), others, name)
+        blind[name], dropped_blind = unseen_rows(getattr(args, f"add_{name}"), beside(name, rows, extra, blind), name)
         print(f"{name}.jsonl: {len(blind[name])} rows ({dropped_blind} dropped: their text was already elsewhere)")
     errors = check(rows) + check_extra(extra, rows)
-    for name in BLIND_DEV_SETS:
-        others = rows + extra + [row for other in BLIND_DEV_SETS if other != name for row in blind[other]]
-        errors += check_blind_dev(blind[name], others, name)
+    errors += [error for name in BLIND_DEV_SETS
+               for error in check_blind_dev(blind[name], beside(name, rows, extra, blind), name)]
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)
         return 1
