@@ -18,11 +18,14 @@ from bench.workload import ROOT, corpus, rss_mb
 
 def measure(budget: int) -> None:
     import quality.text.onnx_encoder as onnx_encoder
+    from quality.model_store import ModelStore
     from quality.settings import get_settings
+    from quality.text.civility import served_encoder_dirs
     from quality.text.civility_e5 import ensure_civility_onnx
 
     settings = get_settings()
-    model = ensure_civility_onnx(settings.models_dir / "civility-e5" / "adapter", settings.cache_dir)  # as the service
+    adapter_dir, student_dir = served_encoder_dirs(ModelStore(settings))
+    model = ensure_civility_onnx(adapter_dir, settings.cache_dir, student_dir=student_dir)  # as the service
     encoder = onnx_encoder.encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)
     encoder.max_batch_tokens = budget
     short = corpus()

@@ -301,17 +301,18 @@ def test_served_int8_civility_model_agrees_with_its_fp32_export(service):
     """The civility model is served as static int8 ONNX (1.6x the fp32 ONNX throughput here): on
     texts the tests write, its P(offensive) stays close to the fp32 export's and no decision away
     from the threshold flips."""
+    from quality.text.civility import served_encoder_dirs
     from quality.text.civility_e5 import StackedCivilityHead, ensure_civility_onnx
     from quality.text.onnx_encoder import encoder_from_onnx_dir
     from tests.test_eval import POLITE, RUDE
 
     store = service.store
-    adapter = store.path("civility-e5", "adapter_weights").parent
+    adapter, student = served_encoder_dirs(store)
     head = StackedCivilityHead.load(store.path("civility-e5", "head"))
     texts = RUDE + POLITE + ["这车油耗还可以，就是后排有点挤", "你懂个屁，别在这里误导新人", "楼主辛苦了，路线图很清楚"]
     p = {}
     for variant in ("fp32", "int8"):
-        model = ensure_civility_onnx(adapter, service.settings.cache_dir, variant=variant)
+        model = ensure_civility_onnx(adapter, service.settings.cache_dir, variant=variant, student_dir=student)
         encoder = encoder_from_onnx_dir(model.parent, model.name, threads=service.settings.threads)
         p[variant] = head.offensive_probability(texts, encoder.encode(texts))
     assert np.max(np.abs(p["int8"] - p["fp32"])) < 0.1
@@ -344,3 +345,24 @@ def test_a_distilled_student_keeps_the_blocks_it_names_and_a_bad_spec_is_refused
         else:
             with pytest.raises(ValueError, match="layers"):
                 read_student(tmp_path)
+
+
+def test_the_served_civility_encoder_is_the_student_the_manifest_declares(service):
+    """The manifest declares a distilled student (issue 20): the civility scorer runs its kept blocks,
+    not the 12-block teacher, and the reply heads were trained on that encoder's embeddings."""
+    import json
+
+    from quality.text.civility import FINETUNED_MODEL, REPLY_MODEL, FineTunedClassifier, served_encoder_dirs
+    from quality.text.civility_e5 import encoder_identity, ensure_civility_onnx, read_student
+    from quality.text.reply_civility import ReplyCivilityHeads
+
+    store = service.store
+    adapter, student = served_encoder_dirs(store)
+    assert student is not None and student.name == "student"
+    layers = read_student(student)["layers"]
+    assert 0 < len(layers) < 12
+    built = ensure_civility_onnx(adapter, service.settings.cache_dir, student_dir=student)
+    assert json.loads((built.parent / "encoder.json").read_text(encoding="utf-8"))["layers"] == layers
+    classifier = store.get(FINETUNED_MODEL, FineTunedClassifier)
+    assert classifier.encoder_identity == encoder_identity(adapter, student) != encoder_identity(adapter)
+    assert ReplyCivilityHeads(store.path(REPLY_MODEL, "heads")).civility_encoder == classifier.encoder_identity

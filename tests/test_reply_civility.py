@@ -227,19 +227,21 @@ def test_dense_features_hold_the_context_of_the_encoder_the_heads_name():
 
 def test_reply_heads_trained_on_another_civility_encoder_are_refused(tmp_path):
     """The heads read civility-e5's embeddings: heads that recorded another encoder (another adapter)
-    stop start-up; the served heads record the served adapter."""
+    stop start-up; the served heads record the served encoder (adapter and distilled student)."""
     import hashlib
     import shutil
 
     from quality.artifacts import read_head_file, write_head_file
     from quality.errors import ModelIntegrityError
+    from quality.model_store import ModelStore
     from quality.service import QualityService
     from quality.settings import PROJECT_ROOT, Settings
+    from quality.text.civility import served_encoder_dirs
     from quality.text.civility_e5 import encoder_identity
 
     served_heads = PROJECT_ROOT / "models" / "civility-replies" / "heads.npz"
     arrays, meta = read_head_file(served_heads)
-    assert meta["civility_encoder"] == encoder_identity(PROJECT_ROOT / "models" / "civility-e5" / "adapter")
+    assert meta["civility_encoder"] == encoder_identity(*served_encoder_dirs(ModelStore(Settings())))
     models = tmp_path / "models"
     shutil.copytree(PROJECT_ROOT / "models", models)
     heads = models / "civility-replies" / "heads.npz"

@@ -49,6 +49,7 @@ from train.civility_finetune import LORA_TARGETS, PREFIX, train_loop
 SEED = 13
 MAX_LENGTH = 256  # posts are longer than replies; 97 % of the corpus fits
 HELD_OUT_SHARE = 0.02
+TEACHER_HEAD = "teacher_head.npz"  # the teacher's COLD head, kept beside the served (student's) head.npz
 
 
 def _share(text: str) -> float:
@@ -125,17 +126,39 @@ def embed_all(model, tokenizer, texts: list[str], batch_size: int = 64, label: s
     return out
 
 
-def teacher_embeddings(texts: list[str], adapter_dir: Path, tokenizer, cache: Path) -> np.ndarray:
+def served_teacher_embeddings(texts: list[str], adapter_dir: Path, batch_size: int = 256) -> np.ndarray:
+    """The teacher as served (static int8 ONNX), truncated as the student reads: ~5x the torch fp32 pass here."""
+    from quality.text.civility_e5 import ensure_civility_onnx
+    from quality.text.onnx_encoder import encoder_from_onnx_dir
+
+    settings = get_settings()
+    model = ensure_civility_onnx(adapter_dir, settings.cache_dir)
+    encoder = encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)
+    encoder._tokenizer.enable_truncation(MAX_LENGTH)
+    out = np.zeros((len(texts), encoder.dim), np.float32)
+    started = time.time()
+    for start in range(0, len(texts), batch_size):
+        out[start:start + batch_size] = encoder.encode(texts[start:start + batch_size])
+        if start % (40 * batch_size) == 0:
+            print(f"teacher (int8 ONNX): {start + batch_size}/{len(texts)} in {time.time() - started:.0f} s", flush=True)
+    return out
+
+
+def teacher_embeddings(texts: list[str], adapter_dir: Path, tokenizer, cache: Path, served: bool = False) -> np.ndarray:
+    """The teacher's pooled embeddings of `texts`, cached by adapter and texts: the merged fp32 torch model, or
+    with `served` the int8 ONNX model the service runs (what a served student replaces)."""
     digest = hashlib.sha256()
     for file in sorted(p for p in adapter_dir.rglob("*") if p.is_file()):
         digest.update(file.read_bytes())
     for text in texts:
         digest.update(text.encode() + b"\n")
-    path = cache / f"distil-teacher-{digest.hexdigest()[:16]}-{MAX_LENGTH}.npy"
+    path = cache / f"distil-teacher-{digest.hexdigest()[:16]}-{MAX_LENGTH}{'-int8' if served else ''}.npy"
     if path.is_file():
         return np.load(path)
-    teacher = merged_teacher(adapter_dir)
-    embeddings = embed_all(teacher, tokenizer, texts, label="teacher")
+    if served:
+        embeddings = served_teacher_embeddings(texts, adapter_dir)
+    else:
+        embeddings = embed_all(merged_teacher(adapter_dir), tokenizer, texts, label="teacher")
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, embeddings)
     return embeddings
@@ -155,6 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--train-norms", action="store_true",
+                        help="also train the kept blocks' LayerNorms (a full copy of each, a few KB), which the "
+                             "dropped blocks' absence shifts")
+    parser.add_argument("--served-teacher", action="store_true",
+                        help="targets from the teacher as served (int8 ONNX; ~10 min for the corpus instead of ~47)")
     parser.add_argument("--limit", type=int, default=0, help="use only this many corpus texts (a quick trial)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/civility-student"))
     parser.add_argument("--heads", action="store_true",
@@ -175,14 +203,16 @@ def main(argv: list[str] | None = None) -> None:
         texts = random.Random(SEED).sample(texts, args.limit)
     held = np.array([_share(t) < HELD_OUT_SHARE for t in texts])
     print(f"corpus: {len(texts)} texts, {int(held.sum())} held out", flush=True)
-    targets = teacher_embeddings(texts, adapter_dir, tokenizer, cache_dir(settings.cache_dir) / "distil")
+    targets = teacher_embeddings(texts, adapter_dir, tokenizer, cache_dir(settings.cache_dir) / "distil",
+                                 served=args.served_teacher)
     train_rows = np.flatnonzero(~held)
     train_texts = [texts[i] for i in train_rows]
     train_targets = torch.tensor(targets[train_rows])
 
     student = keep_layers(merged_teacher(adapter_dir), layers)
     student = get_peft_model(student, LoraConfig(r=args.rank, lora_alpha=args.rank, lora_dropout=0.0,
-                                                 target_modules=LORA_TARGETS))
+                                                 target_modules=LORA_TARGETS,
+                                                 modules_to_save=["LayerNorm"] if args.train_norms else None))
     trainable = [p for p in student.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.lr, weight_decay=0.0)
     total = int(args.epochs * len(train_texts) / args.batch_size)
@@ -203,7 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     minutes = round((time.time() - started) / 60, 1)
     held_texts = [texts[i] for i in np.flatnonzero(held)]
     cosine = (embed_all(student, tokenizer, held_texts) * targets[held]).sum(1)
-    report = {"layers": layers, "rank": args.rank, "lora_targets": LORA_TARGETS, "max_length": MAX_LENGTH,
+    report = {"layers": layers, "rank": args.rank, "lora_targets": LORA_TARGETS, "train_norms": args.train_norms,
+              "teacher": "int8 ONNX as served" if args.served_teacher else "merged fp32",
+              "max_length": MAX_LENGTH,
               "prefix": PREFIX, "steps": step, "batch_size": args.batch_size, "lr": args.lr, "minutes": minutes,
               "corpus": len(texts), "held_out": len(held_texts),
               "held_out_cosine": {"mean": round(float(cosine.mean()), 5),
@@ -240,7 +272,7 @@ def refit_heads(out: Path) -> dict:
         model = ensure_civility_onnx(adapter_dir, settings.cache_dir, student_dir=student_dir)
         return encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)
 
-    teacher_head = StackedCivilityHead.load(settings.models_dir / "civility-e5" / "head.npz")
+    teacher_head = StackedCivilityHead.load(settings.models_dir / "civility-e5" / TEACHER_HEAD)
     teacher_dev = teacher_head.offensive_probability(texts["dev"], encoder(None).encode(texts["dev"]))
     student = encoder(out)
     started = time.time()

@@ -117,12 +117,43 @@ and `head.npz` into `models/manifest.yaml`.
 """
 
 
+def student_section(spec: dict) -> str:
+    """What is served when a distilled student is declared (`student/student.json`, train/civility_distill.py)."""
+    cold = spec["heads"]["cold_dev"]
+    cosine = spec["held_out_cosine"]
+    return f"""
+## Served: a distilled student (6 of 12 blocks)
+
+Everything above describes the **teacher**. The service runs a student distilled from it
+(`student/`): blocks {", ".join(map(str, spec["layers"]))} of the merged teacher, a LoRA of rank {spec["rank"]} on every
+linear layer{" and the kept LayerNorms" if spec.get("train_norms") else ""}, trained for {spec["steps"]} steps ({spec["minutes"]} min) so that its pooled
+embedding matches the teacher's ({spec.get("teacher", "merged fp32")}) on {spec["corpus"]:,} unlabelled texts of every kind
+the service reads; held-out cosine to the teacher: mean {cosine["mean"]}, 5th percentile {cosine["p05"]}. Its
+COLD head (`head.npz`) is refitted on the student; the teacher's is `teacher_head.npz`.
+
+| cold_dev.csv, as served (int8 ONNX) | AUC | accuracy | F1 |
+|---|---|---|---|
+| teacher | {cold["teacher_served"]["auc"]} | {cold["teacher_served"]["accuracy"]} | {cold["teacher_served"]["f1"]} |
+| student (served) | {cold["student_served"]["auc"]} | {cold["student_served"]["accuracy"]} | {cold["student_served"]["f1"]} |
+
+The reply heads on it and the team's dev sets: `models/civility-replies/MODEL_CARD.md` and
+`docs/performance.md` (every AUC within 0.005 of the teacher's). Reproduce:
+
+    .venv/bin/python -m train.civility_distill --served-teacher --train-norms --layers {",".join(map(str, spec["layers"]))} --rank {spec["rank"]} --epochs 0.8 --lr {spec["lr"]} --out /tmp/student
+    .venv/bin/python -m train.civility_distill --heads --out /tmp/student
+"""
+
+
 def main() -> None:
     directory = get_settings().models_dir / "civility-e5"
     metrics = json.loads((directory / "metrics.json").read_text(encoding="utf-8"))
     served_path = directory / "served_metrics.json"
     served = json.loads(served_path.read_text(encoding="utf-8")) if served_path.exists() else None
-    (directory / "MODEL_CARD.md").write_text(render(metrics, served), encoding="utf-8")
+    card = render(metrics, served)
+    student_path = directory / "student" / "student.json"
+    if student_path.exists():
+        card += student_section(json.loads(student_path.read_text(encoding="utf-8")))
+    (directory / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     print(f"wrote {directory / 'MODEL_CARD.md'}")
 
 

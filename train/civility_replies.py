@@ -42,6 +42,7 @@ DEFAULT_OUT = PROJECT_ROOT / "models" / "civility-replies"
 
 
 CONTEXT_ENCODERS = ("sentence", "civility")
+DEV_SETS = ("dev", "dev2", "dev+dev2")
 
 
 @dataclass
@@ -270,10 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-precision", type=float, default=None,
                         help="uncivil cut-off: the highest recall whose dev precision is at least this "
                              "(default: the best uncivil F1)")
-    parser.add_argument("--dev-set", choices=("dev", "dev2"), default="dev",
-                        help="which team set chooses, calibrates and fits cut-offs: replies.jsonl's dev split, or "
+    parser.add_argument("--dev-set", choices=DEV_SETS, default="dev",
+                        help="which team set chooses, calibrates and fits cut-offs: replies.jsonl's dev split, "
                              "dev2.jsonl (written blind, later; the heads then train on the dev split too and never "
-                             "on dev2, so its predictions are clean without folds)")
+                             "on dev2, so its predictions are clean without folds), or dev+dev2 (both, out of fold "
+                             "by thread, and the final heads train on both; dev3 is then the only clean dev set)")
     args = parser.parse_args(argv)
     settings = Settings()
     started = time.perf_counter()
@@ -281,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     second = args.dev_set == "dev2"
     splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team, args.context_encoder,
                            with_dev=second)
-    dev_examples = read_dev2_replies() if second else read_team_replies("dev")
+    dev_examples = {"dev": read_team_replies("dev"), "dev2": read_dev2_replies(),
+                    "dev+dev2": read_team_replies("dev") + read_dev2_replies()}[args.dev_set]
     dev = Split(dev_examples, featurizer.encode(dev_examples, f"team-{args.dev_set}"), args.context_encoder)
     train = concat(list(splits.values()))
     idf = idf_of(train.texts)
@@ -409,6 +412,7 @@ def model_card(meta: dict) -> str:
     dev, external = meta["dev_calibrated"], meta["external"]
     folds = meta["dev_folds"]
     second = meta.get("dev_set") == "dev2"
+    pooled = meta.get("dev_set") == "dev+dev2"  # dev and dev2 out of fold, the final heads train on both
     how_dev = ("dev2.jsonl, the second dev set written blind on new threads: the heads never trained on it "
                "(they train on the train and dev splits); calibration and cut-offs fitted on it" if second else
                f"out-of-fold: {folds} folds by thread, each predicted by heads that never saw its thread; "
@@ -437,12 +441,12 @@ sarcasm and praise markers, reasons, disagreement markers, the parent's mistake 
 parent) and, for the uncivil and constructive heads, a char 1-3-gram logistic regression's
 cross-fitted logit. Each head's logit is Platt-calibrated on the team's {"second dev set" if second else "dev replies"}
 ({"out-of-fold predictions" if folds else "the heads trained without them"}); the final heads train on
-the team's train{" and dev" if folds or second else ""} rows with everything else.
+the team's train{" and dev" if folds or second else ""}{" and dev2" if pooled else ""} rows with everything else.
 
 **Data.** Training rows: {rows}. COLD (Apache-2.0), SWSR (MIT; 20 % of its Weibo posts held
 aside), DiaSafety train (Apache-2.0), ConvAbuse train (CC BY 4.0, Cercas Curry et al., EMNLP 2021),
 template-generated replies (`train/reply_templates.py`, word lists written without reading the
-team's replies), the team's train{" and dev" if folds or second else ""} splits and extra training replies
+team's replies), the team's train{" and dev" if folds or second else ""}{" and dev2" if pooled else ""} splits and extra training replies
 (`data/replies/`). Choices: {json.dumps(meta['config'], ensure_ascii=False)} ({f"chosen on the team's {'second dev set' if second else 'dev split'} among {meta['grid']} settings of C and source weights" if meta['grid'] > 1 else "the setting the previous round chose on dev among 8; `--search` compares 6 (about 70 min here with 5 folds)"}); uncivil cut-off: {"the highest recall at dev precision >= " +
 str(meta['min_precision']) if meta.get('min_precision') else "the best uncivil F1 on dev"}.
 
@@ -469,7 +473,7 @@ the README (`quality eval --task civility_signal`), measured once per model, aft
 
 ## Reproduce
 
-    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team{" --context-encoder civility" if meta.get("context_encoder") == "civility" else ""}{" --dev-set dev2" if second else ""} --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
+    .venv/bin/python -m train.civility_replies{" --search" if meta['grid'] > 1 else ""} --extra-team{" --context-encoder civility" if meta.get("context_encoder") == "civility" else ""}{" --dev-set " + meta["dev_set"] if second or pooled else ""} --version {meta['version']}{" --min-precision " + str(meta['min_precision']) if meta.get('min_precision') else ""}
 
 (about 12 min once the features are cached; the first run encodes ~60,000 texts, ~17 min), then copy
 `heads.npz`, `metrics.json` and this card to `models/civility-replies/`, put the sha256 into

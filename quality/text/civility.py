@@ -17,6 +17,7 @@ it calls offensive. The context carries what the rubric's civility signal reads.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -68,6 +69,14 @@ class EmbeddingClassifier:
         return self.head.offensive_probability(texts, embeddings)
 
 
+def served_encoder_dirs(store: ModelStore) -> tuple[Path, Path | None]:
+    """The civility encoder's adapter directory and, when the manifest declares a distilled student
+    (train/civility_distill.py), the student's directory: the student is what is served."""
+    roles = {model_file.role for model_file in store.entry(FINETUNED_MODEL).files}
+    student_dir = store.path(FINETUNED_MODEL, "student_spec").parent if "student_spec" in roles else None
+    return store.path(FINETUNED_MODEL, "adapter_weights").parent, student_dir
+
+
 class FineTunedClassifier:
     """civility-e5: e5-small fine-tuned on COLD with LoRA (ONNX int8), stacked with char n-grams."""
 
@@ -76,10 +85,7 @@ class FineTunedClassifier:
         from quality.text.onnx_encoder import encoder_from_onnx_dir
 
         settings = store.settings
-        roles = {model_file.role for model_file in store.entry(FINETUNED_MODEL).files}
-        # A distilled student (train/civility_distill.py), when the manifest declares one, is what is served.
-        student_dir = store.path(FINETUNED_MODEL, "student_spec").parent if "student_spec" in roles else None
-        adapter_dir = store.path(FINETUNED_MODEL, "adapter_weights").parent
+        adapter_dir, student_dir = served_encoder_dirs(store)
         model_path = ensure_civility_onnx(adapter_dir, settings.cache_dir, student_dir=student_dir)
         self.encoder_identity = encoder_identity(adapter_dir, student_dir)
         self.encoder = encoder_from_onnx_dir(model_path.parent, model_path.name, threads=settings.threads)
