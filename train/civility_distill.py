@@ -133,8 +133,7 @@ def served_teacher_embeddings(texts: list[str], adapter_dir: Path, batch_size: i
 
     settings = get_settings()
     model = ensure_civility_onnx(adapter_dir, settings.cache_dir)
-    encoder = encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)
-    encoder._tokenizer.enable_truncation(MAX_LENGTH)
+    encoder = encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads, max_length=MAX_LENGTH)
     out = np.zeros((len(texts), encoder.dim), np.float32)
     started = time.time()
     for start in range(0, len(texts), batch_size):

@@ -121,8 +121,9 @@ def student_section(spec: dict) -> str:
     """What is served when a distilled student is declared (`student/student.json`, train/civility_distill.py)."""
     cold = spec["heads"]["cold_dev"]
     cosine = spec["held_out_cosine"]
+    epochs = round(spec["steps"] * spec["batch_size"] / (spec["corpus"] - spec["held_out"]), 2)
     return f"""
-## Served: a distilled student (6 of 12 blocks)
+## Served: a distilled student ({len(spec["layers"])} of 12 blocks)
 
 Everything above describes the **teacher**. The service runs a student distilled from it
 (`student/`): blocks {", ".join(map(str, spec["layers"]))} of the merged teacher, a LoRA of rank {spec["rank"]} on every
@@ -139,7 +140,7 @@ COLD head (`head.npz`) is refitted on the student; the teacher's is `teacher_hea
 The reply heads on it and the team's dev sets: `models/civility-replies/MODEL_CARD.md` and
 `docs/performance.md` (every AUC within 0.005 of the teacher's). Reproduce:
 
-    .venv/bin/python -m train.civility_distill --served-teacher --train-norms --layers {",".join(map(str, spec["layers"]))} --rank {spec["rank"]} --epochs 0.8 --lr {spec["lr"]} --out /tmp/student
+    .venv/bin/python -m train.civility_distill --served-teacher --train-norms --layers {",".join(map(str, spec["layers"]))} --rank {spec["rank"]} --epochs {epochs} --lr {spec["lr"]} --out /tmp/student
     .venv/bin/python -m train.civility_distill --heads --out /tmp/student
 """
 

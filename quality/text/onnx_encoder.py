@@ -111,11 +111,11 @@ class OnnxSentenceEncoder:
 
 
 def encoder_from_onnx_dir(directory: Path, model_file: str, *, prompt_name: str | None = None,
-                          threads: int = 2) -> OnnxSentenceEncoder:
+                          threads: int = 2, max_length: int | None = None) -> OnnxSentenceEncoder:
     """An encoder for `directory/model_file`, configured by the directory's encoder.json.
 
     `prompt_name` picks one of the model's prompts as prefix; default: the model's default
-    prompt (for e5, "query: "), or none.
+    prompt (for e5, "query: "), or none. `max_length` truncates shorter than the model's own.
     """
     directory = Path(directory)
     config = json.loads((directory / "encoder.json").read_text(encoding="utf-8"))
@@ -130,6 +130,7 @@ def encoder_from_onnx_dir(directory: Path, model_file: str, *, prompt_name: str 
     variant = model_file.removeprefix("model.").removesuffix(".onnx")
     return OnnxSentenceEncoder(
         directory / model_file, directory / "tokenizer.json", name=f"{config['name']}-{variant}-onnx",
-        prefix=prefix, max_length=config["max_length"], threads=threads, pad_id=config["pad_id"],
+        prefix=prefix, max_length=min(max_length or config["max_length"], config["max_length"]), threads=threads,
+        pad_id=config["pad_id"],
         lowercase=config["lowercase"],
     )
