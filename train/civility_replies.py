@@ -283,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     second = args.dev_set == "dev2"
     splits = load_training(featurizer, args.templates, settings.data_dir, args.extra_team, args.context_encoder,
                            with_dev=second)
-    dev_examples = {"dev": read_team_replies("dev"), "dev2": read_dev2_replies(),
-                    "dev+dev2": read_team_replies("dev") + read_dev2_replies()}[args.dev_set]
+    dev_examples = ((read_team_replies("dev") if args.dev_set != "dev2" else [])
+                    + (read_dev2_replies() if args.dev_set != "dev" else []))
     dev = Split(dev_examples, featurizer.encode(dev_examples, f"team-{args.dev_set}"), args.context_encoder)
     train = concat(list(splits.values()))
     idf = idf_of(train.texts)
