@@ -347,6 +347,30 @@ def test_a_distilled_student_keeps_the_blocks_it_names_and_a_bad_spec_is_refused
                 read_student(tmp_path)
 
 
+def test_a_students_identity_is_its_weights_and_kept_blocks_not_its_figures(tmp_path):
+    """Heads record the encoder identity; a figure written into student.json must not orphan them,
+    while other weights or other kept blocks must."""
+    import json
+
+    from quality.text.civility_e5 import encoder_identity
+
+    teacher, student = tmp_path / "adapter", tmp_path / "student"
+    (student / "adapter").mkdir(parents=True)
+    teacher.mkdir()
+    (teacher / "adapter_model.safetensors").write_bytes(b"teacher")
+    (student / "adapter" / "adapter_model.safetensors").write_bytes(b"student")
+    (student / "student.json").write_text(json.dumps({"layers": [1, 3, 5]}))
+    before = encoder_identity(teacher, student)
+    (student / "student.json").write_text(json.dumps({"layers": [1, 3, 5], "heads": {"cold_dev": 0.97}}))
+    assert encoder_identity(teacher, student) == before
+    (student / "student.json").write_text(json.dumps({"layers": [1, 3, 7]}))
+    assert encoder_identity(teacher, student) != before
+    (student / "student.json").write_text(json.dumps({"layers": [1, 3, 5]}))
+    (student / "adapter" / "adapter_model.safetensors").write_bytes(b"student, float16")
+    assert encoder_identity(teacher, student) != before
+    assert encoder_identity(teacher, student).split("+")[0] == encoder_identity(teacher)
+
+
 def test_the_served_civility_encoder_is_the_student_the_manifest_declares(service):
     """The manifest declares a distilled student (issue 20): the civility scorer runs its kept blocks,
     not the 12-block teacher, and the reply heads were trained on that encoder's embeddings."""

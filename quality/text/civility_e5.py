@@ -31,11 +31,19 @@ def _adapter_sha256(adapter_dir: Path) -> str:
     return digest.hexdigest()
 
 
+def _student_sha256(student_dir: Path) -> str:
+    """A student's adapter files and kept blocks: what its embedding depends on (not the figures in student.json)."""
+    digest = hashlib.sha256(_adapter_sha256(Path(student_dir) / "adapter").encode())
+    digest.update(json.dumps(read_student(student_dir)["layers"]).encode())
+    return digest.hexdigest()
+
+
 def encoder_identity(adapter_dir: Path, student_dir: Path | None = None) -> str:
     """What fixes the civility encoder's embeddings: the adapter's files (and a student's), hashed.
-    Heads that read the embedding record it; a refit of the COLD head alone leaves it unchanged."""
+    Heads that read the embedding record it; a refit of the COLD head alone leaves it unchanged,
+    and so does a figure written into student.json."""
     identity = _adapter_sha256(Path(adapter_dir))
-    return identity if student_dir is None else f"{identity}+{_adapter_sha256(Path(student_dir))}"
+    return identity if student_dir is None else f"{identity}+{_student_sha256(Path(student_dir))}"
 
 
 def keep_layers(model, layers: list[int]):
