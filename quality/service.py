@@ -27,6 +27,7 @@ from quality.image.decode_budget import DecodeBudget
 from quality.image.duplicates import near_duplicate_pairs
 from quality.image.photo_store import Match, PhotoHashStore
 from quality.manifest import models_version
+from quality.memory import limit_malloc_arenas
 from quality.model_store import ModelStore
 from quality.registry import DIMENSIONS, DimensionScorer, PostBatch
 from quality.rubric import AuditionInputs, audition, civility_signal, load_rubric, score_flags
@@ -60,6 +61,8 @@ class QualityService:
     def __init__(self, settings: Settings | None = None):
         check_dimension_fields()  # a dimension results cannot carry stops start-up here
         self.settings = settings or get_settings()
+        # Before the request, batching and model-loading threads make arenas of their own.
+        self.malloc_arenas_limited = limit_malloc_arenas(self.settings.malloc_arenas)
         self.store = ModelStore(self.settings)
         if self.settings.verify_checksums:
             self.store.verify()

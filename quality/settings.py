@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0)
     # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
     threads: int = Field(2, ge=1)
+    # glibc malloc arenas the process may keep (quality.memory); 0 leaves glibc's default of
+    # 8 per core, which lets concurrent photo requests each keep a photo's worth of freed memory.
+    malloc_arenas: int = Field(2, ge=0)
     # SQLite file of perceptual hashes of photos seen before: a post's photo near one of them
     # (stored for another post) is flagged `duplicate_image`. None: no such check.
     photo_store: Path | None = None
