@@ -22,7 +22,7 @@ def build_encoder(name: str, threads: int, cache_dir=None) -> TextEncoder:
     from pathlib import Path
 
     if name == ENCODER_MODEL:
-        return UniversalSentenceEncoder(threads=threads)
+        return UniversalSentenceEncoder(threads=threads, cache_dir=cache_dir)
     if name == E5_MODEL:
         from quality.text.onnx_export import load_e5_onnx
 
