@@ -3,8 +3,9 @@
 glibc gives threads that contend for malloc arenas of their own (up to 8 per core) and keeps
 what they free for reuse by the same arena, so a server whose request threads each decode and
 score a photo holds several copies of a photo's working memory. Two arenas on the 2-core
-machines this targets: peak RSS of 64 photo posts scored 32 at a time in process 1,135 ->
-953 MB, single-request speed unchanged within noise (docs/performance.md "Memory").
+machines this targets: peak RSS of 64 photo posts scored 32 at a time in process 1,132-1,167 ->
+996-1,014 MB (`bench/memory_photos.py`), single-request speed unchanged within noise
+(docs/performance.md "Memory").
 """
 
 from __future__ import annotations

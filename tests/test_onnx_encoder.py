@@ -371,6 +371,25 @@ def test_a_students_identity_is_its_weights_and_kept_blocks_not_its_figures(tmp_
     assert encoder_identity(teacher, student).split("+")[0] == encoder_identity(teacher)
 
 
+def test_a_student_adapter_is_stored_in_float16_and_loads_back_close(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from train.civility_distill import store_half
+
+    weights = {"lora_A": torch.randn(32, 384) * 0.02, "lora_B": torch.randn(384, 32) * 0.02,
+               "norm": 1 + torch.randn(384) * 0.1, "steps": torch.tensor([3], dtype=torch.int64)}
+    save_file(weights, tmp_path / "adapter_model.safetensors")
+    before = (tmp_path / "adapter_model.safetensors").stat().st_size
+    store_half(tmp_path)
+    stored = load_file(tmp_path / "adapter_model.safetensors")
+    assert {k: v.dtype for k, v in stored.items()} == {"lora_A": torch.float16, "lora_B": torch.float16,
+                                                      "norm": torch.float16, "steps": torch.int64}
+    assert (tmp_path / "adapter_model.safetensors").stat().st_size < 0.55 * before
+    for name in ("lora_A", "lora_B", "norm"):
+        assert torch.allclose(stored[name].float(), weights[name], rtol=1e-3, atol=1e-6)
+    assert torch.equal(stored["steps"], weights["steps"])
+
+
 def test_the_served_civility_encoder_is_the_student_the_manifest_declares(service):
     """The manifest declares a distilled student (issue 20): the civility scorer runs its kept blocks,
     not the 12-block teacher, and the reply heads were trained on that encoder's embeddings."""
