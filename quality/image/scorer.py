@@ -34,7 +34,10 @@ from quality.model_store import ModelStore
 from quality.schemas import CompositionScore, ImageComposition
 
 RANK_DECAY = 0.6  # each next-best photo counts this much less than the one before
-NETWORK_BATCH = 8  # photos per onnxruntime call
+# Photos per onnxruntime call: one. On 2 cores a batch is no faster a photo (1 / 8: 15.6 / 19.2 ms),
+# and the session's arena keeps the largest call's scratch for good: with 8, a server's peak RSS at
+# 32 concurrent photo posts was ~200 MB higher (docs/performance.md "Memory").
+NETWORK_BATCH = 1
 SHOWS_CAR_AT = 0.5
 CROP_SEARCH_BELOW = 0.5  # learned score under which a better crop is looked for
 CROP_MIN_GAIN = 0.05  # a crop must beat the full frame's learned score by this much
@@ -161,7 +164,9 @@ class CompositionScorer:
         windows = list(crop_windows(subject))
         if tuple(heuristic_crop) != FULL_FRAME:
             windows.append(tuple(float(v) for v in heuristic_crop))
-        outputs = self.network.run([_cut(photo.image.rgb, box) for box in windows])
+        cuts = [_cut(photo.image.rgb, box) for box in windows]
+        outputs = [output for start in range(0, len(cuts), NETWORK_BATCH)
+                   for output in self.network.run(cuts[start:start + NETWORK_BATCH])]
         scores = self.head.score(np.stack([o.features for o in outputs]))
         best = int(np.argmax(scores))
         return windows[best] if scores[best] >= learned + CROP_MIN_GAIN else FULL_FRAME
