@@ -127,10 +127,13 @@ class CompositionScorer:
     def _run_network(self, photos: list[_Photo]) -> None:
         if self.network is None:
             return
-        for start in range(0, len(photos), NETWORK_BATCH):
-            chunk = photos[start:start + NETWORK_BATCH]
-            for photo, output in zip(chunk, self.network.run([p.image.rgb for p in chunk])):
-                photo.network = output
+        for photo, output in zip(photos, self._network_outputs([p.image.rgb for p in photos])):
+            photo.network = output
+
+    def _network_outputs(self, images: list[np.ndarray]) -> list:
+        """The network's outputs for `images`, NETWORK_BATCH a call."""
+        return [output for start in range(0, len(images), NETWORK_BATCH)
+                for output in self.network.run(images[start:start + NETWORK_BATCH])]
 
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
         assessment = photo.assessment
@@ -164,9 +167,7 @@ class CompositionScorer:
         windows = list(crop_windows(subject))
         if tuple(heuristic_crop) != FULL_FRAME:
             windows.append(tuple(float(v) for v in heuristic_crop))
-        cuts = [_cut(photo.image.rgb, box) for box in windows]
-        outputs = [output for start in range(0, len(cuts), NETWORK_BATCH)
-                   for output in self.network.run(cuts[start:start + NETWORK_BATCH])]
+        outputs = self._network_outputs([_cut(photo.image.rgb, box) for box in windows])
         scores = self.head.score(np.stack([o.features for o in outputs]))
         best = int(np.argmax(scores))
         return windows[best] if scores[best] >= learned + CROP_MIN_GAIN else FULL_FRAME
