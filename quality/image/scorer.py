@@ -34,7 +34,7 @@ from quality.model_store import ModelStore
 from quality.schemas import CompositionScore, ImageComposition
 
 RANK_DECAY = 0.6  # each next-best photo counts this much less than the one before
-# Photos per onnxruntime call: one. On 2 cores a batch is no faster a photo (1 / 8: 15.6 / 19.2 ms),
+# Photos per onnxruntime call: one. On 2 cores a batch of 8 is no faster a photo (bench.network_batch),
 # and the session's arena keeps the largest call's scratch for good: with 8, a server's peak RSS at
 # 32 concurrent photo posts was ~200 MB higher (docs/performance.md "Memory").
 NETWORK_BATCH = 1
