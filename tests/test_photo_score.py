@@ -14,7 +14,8 @@ from PIL import Image, ImageFilter
 
 from api.cli import main
 from eval.metrics import rated_pairs_accuracy
-from quality.image.photo_score import ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, combine, issue_cap
+from quality.image.photo_score import (ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, TILT_ISSUE, TILT_WEIGHT, combine,
+                                      issue_cap)
 from quality.schemas import ImageInput, Post
 from tests.conftest import b64, encode_image
 from tests.test_image_composition import scene
@@ -48,6 +49,17 @@ def test_only_a_severe_named_issue_caps_the_score():
     assert issue_cap({"blurry": ISSUE_CAP_FROM - 0.01}) == 1.0
     assert issue_cap({"blurry": 1.0, "tilted_horizon": 0.7}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
     assert combine(0.9, 0.9, 0.5, {"too_dark": 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+
+
+def test_the_tilt_takes_a_share_off_instead_of_capping():
+    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}) == pytest.approx(base * (1 - TILT_WEIGHT))
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 0.5}) == pytest.approx(base * (1 - TILT_WEIGHT / 2))
+    # a severe issue of another kind still caps, and the tilt's share comes off the cap
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0, "blurry": 1.0}) == pytest.approx(
+        (1 - ISSUE_CAP_WEIGHT) * (1 - TILT_WEIGHT))
+    # the score before the level detector: the tilt capped like any issue
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, tilt_weight=None) == pytest.approx(1 - ISSUE_CAP_WEIGHT)
 
 
 def test_rated_pairs_count_only_photos_rated_clearly_apart():

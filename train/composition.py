@@ -477,7 +477,13 @@ def write_pairs(args) -> None:
     settings = get_settings()
     network = PhotoNetwork(ensure_effnet_onnx(settings.cache_dir), threads=settings.threads)
     labels = read_content_labels(args.content)
-    names = [n for n in list_photos(args.photos, args.mos) if photo_split(n) == args.split]
+    if args.split == "clive_low":  # CLIVE's photos rated under CLIVE_MIN_MOS: no photo head trained on them as an original
+        with open(args.mos, encoding="utf-8") as handle:
+            names = sorted((f"clive/{row['image']}" for row in csv.DictReader(handle)
+                            if float(row["mos"]) < CLIVE_MIN_MOS),
+                           key=lambda n: hashlib.sha256(f"pairs:{n}".encode()).hexdigest())
+    else:
+        names = [n for n in list_photos(args.photos, args.mos) if photo_split(n) == args.split]
     if args.per_class:  # the first N of each content class, in an order fixed by a hash of the name
         order = sorted(names, key=lambda n: hashlib.sha256(f"pairs:{n}".encode()).hexdigest())
         names = [n for cls in CONTENT_CLASSES for n in [m for m in order if content_class(m, labels) == cls]
@@ -542,7 +548,9 @@ def main(argv: list[str] | None = None) -> None:
     pairs_parser.add_argument("--photos", type=Path, default=settings.data_dir / "photos")
     pairs_parser.add_argument("--mos", type=Path, default=settings.data_dir / "photos_mos" / "clive_mos.csv")
     pairs_parser.add_argument("--out", type=Path, required=True)
-    pairs_parser.add_argument("--split", choices=("held_out", "validation", "train"), default="held_out")
+    pairs_parser.add_argument("--split", choices=("held_out", "validation", "train", "clive_low"), default="held_out",
+                              help="clive_low: CLIVE's photos rated under CLIVE_MIN_MOS, in an order fixed by a hash "
+                                   "(never an original in composition or level training: a development set)")
     pairs_parser.add_argument("--limit", type=int, default=0, help="first N photos only (0: all)")
     pairs_parser.add_argument("--per-class", type=int, default=0, help="N photos of each content class (0: all)")
     pairs_parser.add_argument("--size", type=int, default=0, help="resize photos to this long side first (0: keep)")

@@ -19,7 +19,8 @@ noisy              noise sigma (Immerkaer 1996 operator) over the flattest tenth
 tilted_horizon     dominant long near-horizontal line (Canny + probabilistic Hough,
                    length-weighted) tilted 1.5-15 degrees, unless plumb verticals or
                    lines slanting the other way say perspective; verticals alone are
-                   used, with less weight, when there is no horizon
+                   used, with less weight, when there is no horizon (the scorer raises
+                   it to the learned level detector's reading: quality.image.level)
 subject_cut_off    the main salient region runs into a frame edge along much of its extent
 subject_too_small  main salient region covers a tiny part of the frame
 subject_too_tight  main salient region fills the frame with no breathing room
@@ -857,6 +858,20 @@ def _build(
         height=image.height,
         phash=phash,
     )
+
+
+def with_severity(composition: ImageComposition, name: str, severity: float) -> ImageComposition:
+    """`composition` with issue `name` at least `severity` (a learned reading of the same fault,
+    e.g. quality.image.level's tilt): listed and ordered as `_build` does, and the checks' score
+    lowered by the added severity's points. Unchanged when the checks already found it as severe."""
+    before = composition.issue_severity.get(name, 0.0)
+    if severity <= before or severity < ISSUE_MIN_SEVERITY or composition.issues == ["too_small_to_judge"]:
+        return composition
+    rounded = {**composition.issue_severity, name: round(float(severity), 4)}
+    issues = sorted(rounded, key=lambda issue: (-rounded[issue] * PENALTY_WEIGHTS[issue], issue))
+    score = max(0.0, composition.score - PENALTY_WEIGHTS[name] * (severity - before))
+    return composition.model_copy(update={"score": round(score, 4), "issues": issues,
+                                          "issue_severity": {issue: rounded[issue] for issue in issues}})
 
 
 # --- crop suggestion -----------------------------------------------------------------

@@ -115,13 +115,17 @@ def inscribed_scale(width: int, height: int, degrees: float) -> float:
                height / (width * math.sin(t) + height * math.cos(t)))
 
 
-def tilt(image: Image.Image, subject: Box, rng: np.random.Generator) -> tuple[Image.Image, Box]:
-    degrees = rng.uniform(6.0, 14.0) * rng.choice([-1.0, 1.0])
+def rotated(image: Image.Image, degrees: float) -> tuple[Image.Image, Box]:
+    """`image` turned by `degrees` (anticlockwise), cropped to its largest upright frame of the same aspect."""
     w, h = image.size
-    rotated = image.rotate(degrees, resample=Image.BICUBIC, expand=False)
+    turned = image.rotate(degrees, resample=Image.BICUBIC, expand=False)
     k = inscribed_scale(w, h, degrees)
     box = ((1 - k) / 2, (1 - k) / 2, (1 + k) / 2, (1 + k) / 2)
-    return _crop(rotated, box), box
+    return _crop(turned, box), box
+
+
+def tilt(image: Image.Image, subject: Box, rng: np.random.Generator) -> tuple[Image.Image, Box]:
+    return rotated(image, rng.uniform(6.0, 14.0) * rng.choice([-1.0, 1.0]))
 
 
 def blur(image: Image.Image, subject: Box, rng: np.random.Generator) -> tuple[Image.Image, Box]:

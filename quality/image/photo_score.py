@@ -1,6 +1,7 @@
 """The photo score: perceived quality and composition, held down by severe named issues.
 
     photo = min(Q * perceived_quality + (1 - Q) * composition,  1 - ISSUE_CAP_WEIGHT * worst severe issue)
+            x (1 - TILT_WEIGHT * tilt severity)
 
 - `perceived_quality` (quality.image.perceived_quality): people's ratings of sharpness, noise,
   exposure and colour, learned from CLIVE; it compares different photos of any content.
@@ -8,9 +9,11 @@
   degraded copy" pairs (cut, off-balance, zoom, tilt, blur, exposure, noise).
 - the named issues (quality.image.composition): hand-set checks a member can act on; one at
   severity >= ISSUE_CAP_FROM caps the score, so a badly blurred or dark photo cannot rank high
-  on the strength of the other part.
+  on the strength of the other part. The tilt (`tilted_horizon`, raised to the learned level
+  detector's reading, quality.image.level) lowers the score by a factor instead: a crop of a
+  tilted photo is as tilted as the photo, and a cap would tie the two.
 Where a part is not deployed the other stands alone; with neither, the checks' own score.
-The weight Q and the cap were chosen on the team's dev ratings and validation photos:
+The weights Q and TILT_WEIGHT and the cap were chosen on the team's dev ratings and validation photos:
 docs/photo-score.md gives the figures and what the score does not measure.
 """
 
@@ -19,6 +22,10 @@ from __future__ import annotations
 QUALITY_WEIGHT = 0.2  # Q: perceived quality's share; composition has the rest (chosen on dev: docs/photo-score.md)
 ISSUE_CAP_FROM = 0.6  # a named issue at this severity or more caps the photo's score ...
 ISSUE_CAP_WEIGHT = 0.8  # ... at 1 - severity * this
+TILT_ISSUE = "tilted_horizon"
+# The tilt never caps: it takes up to this share off the score (x (1 - TILT_WEIGHT x severity)), since
+# a crop of a tilted photo is as tilted as the photo (chosen on dev: docs/photo-score.md "Level").
+TILT_WEIGHT = 0.2
 
 
 def issue_cap(severities: dict[str, float]) -> float:
@@ -28,12 +35,18 @@ def issue_cap(severities: dict[str, float]) -> float:
 
 
 def combine(perceived_quality: float | None, composition: float | None, heuristic: float,
-            severities: dict[str, float], quality_weight: float = QUALITY_WEIGHT) -> float:
-    """The photo's score in [0, 1]; non-decreasing in each part and non-increasing in each severity."""
+            severities: dict[str, float], quality_weight: float = QUALITY_WEIGHT,
+            tilt_weight: float | None = TILT_WEIGHT) -> float:
+    """The photo's score in [0, 1]; non-decreasing in each part and non-increasing in each severity.
+
+    With `tilt_weight` None the tilt caps like any other issue (the score before the level detector)."""
     parts = [(w, v) for w, v in ((quality_weight, perceived_quality), (1.0 - quality_weight, composition))
              if v is not None]
     if not parts:
         return heuristic
     total = sum(w for w, _ in parts)
     base = sum(w * v for w, v in parts) / total if total > 0 else parts[-1][1]
-    return min(1.0, max(0.0, min(base, issue_cap(severities))))
+    if tilt_weight is None:
+        return min(1.0, max(0.0, min(base, issue_cap(severities))))
+    capped = min(base, issue_cap({name: s for name, s in severities.items() if name != TILT_ISSUE}))
+    return min(1.0, max(0.0, capped * (1.0 - tilt_weight * severities.get(TILT_ISSUE, 0.0))))

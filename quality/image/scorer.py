@@ -5,7 +5,8 @@ score (quality.image.composition_head), the evidence that a car is shown and whe
 main subject is; a second pass of the same network at up to 512 px (quality.image.quality_features)
 gives the perceived quality learned from people's ratings (quality.image.perceived_quality);
 the hand-set checks (quality.image.composition) name the issues a member can fix (tilt,
-cut-off subject, blur, exposure ...). The photo's score combines the two learned parts and
+cut-off subject, blur, exposure ...), the tilt raised to the learned level detector's reading
+(quality.image.level). The photo's score combines the two learned parts and
 is held down by any severe named issue: see quality.image.photo_score.
 
 A photo that scores low gets a crop search: a few aspect-preserving windows around the
@@ -25,9 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from quality.image.cnn import NetworkOutput, PhotoNetwork
-from quality.image.composition import FULL_FRAME, CompositionAssessment, assess_composition
+from quality.image.composition import (FULL_FRAME, MIN_JUDGEABLE_SIDE, CompositionAssessment, assess_composition,
+                                       with_severity)
 from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
+from quality.image.level import LevelHead, level_features, tilt_severity
 from quality.image.perceived_quality import PerceivedQualityHead
 from quality.image.photo_score import combine
 from quality.model_store import ModelStore
@@ -44,6 +47,7 @@ CROP_MIN_GAIN = 0.05  # a crop must beat the full frame's learned score by this 
 CROP_SCALES = (0.9, 0.8)
 CROP_TARGETS = ((0.5, 0.5), (1 / 3, 0.5), (2 / 3, 0.5))  # where the subject's centre lands (x, y)
 NETWORK_NAME, HEAD_NAME, QUALITY_HEAD_NAME = "efficientnet-lite0", "composition-head", "photo-quality-head"
+LEVEL_NAME = "level-head"
 
 
 def aggregate_photo_scores(scores: list[float]) -> float:
@@ -78,6 +82,7 @@ class _Photo:
     network: NetworkOutput | None = None
     perceived_quality: float | None = None
     assessment: CompositionAssessment | None = None
+    tilt_probability: float | None = None
 
 
 class CompositionScorer:
@@ -96,8 +101,10 @@ class CompositionScorer:
             self.quality_features = store.get("efficientnet-lite0-quality-taps", _build_quality_features)
             self.quality_head = store.get(QUALITY_HEAD_NAME,
                                           lambda s: PerceivedQualityHead.load(s.path(QUALITY_HEAD_NAME)))
+        self.level = store.get(LEVEL_NAME, lambda s: LevelHead.load(s.path(LEVEL_NAME))) if LEVEL_NAME in names else None
         versions = [store.entry(name).version for name, part in ((HEAD_NAME, self.head),
-                                                                 (QUALITY_HEAD_NAME, self.quality_head)) if part]
+                                                                 (QUALITY_HEAD_NAME, self.quality_head),
+                                                                 (LEVEL_NAME, self.level)) if part]
         self.version = "+".join(versions) or "0.1.0-heuristic"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-network")
         self._quality_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-quality")
@@ -113,6 +120,8 @@ class CompositionScorer:
         quality = self._quality_pool.submit(self._run_quality, flat)
         for photo in flat:
             photo.assessment = assess_composition(photo.image, photo.index)
+            if self.level is not None and min(photo.image.rgb.shape[:2]) >= MIN_JUDGEABLE_SIDE:
+                photo.tilt_probability = float(self.level.probability(level_features(photo.image.rgb))[0])
         network.result()
         quality.result()
         return [self._score_post(post) if post else None for post in photos]
@@ -138,6 +147,8 @@ class CompositionScorer:
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
         assessment = photo.assessment
         composition = assessment.composition
+        if photo.tilt_probability is not None:
+            composition = with_severity(composition, "tilted_horizon", tilt_severity(photo.tilt_probability))
         perceived = photo.perceived_quality
         update = {"heuristic_score": composition.score,
                   "perceived_quality": None if perceived is None else round(perceived, 4)}
