@@ -3,7 +3,7 @@ after the server has stopped (so the two never compete for the cores).
 
   service_in_process    `QualityService.score` / `score_batch` on the same posts as the HTTP scenarios
                         (text post 100 calls / 5 s, text + 1080p photo 30 / 6 s, 256 text posts 3 / 15 s)
-  photo_pipeline_1080p  one 1080p JPEG stage by stage (decode, network, heuristics, all), 40 runs / 20 s
+  photo_pipeline_1080p  one 1080p JPEG stage by stage (decode, network, heuristics, level, all), 40 runs / 20 s
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
     """
     from quality.image.composition import assess_composition
     from quality.image.decode import decode_base64_image
+    from quality.image.level import level_features
     from quality.image.scorer import CompositionScorer
     from quality.model_store import ModelStore
     from quality.settings import Settings
@@ -31,7 +32,7 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
     scorer = CompositionScorer(ModelStore(settings))
     limits = settings.limits
     stages: dict[str, list[float]] = {"decode": [], "network": [], "quality_network": [], "heuristics": [],
-                                      "decode_and_score": []}
+                                      "level": [], "decode_and_score": []}
 
     def timed(name, fn):
         started = time.perf_counter()
@@ -51,6 +52,8 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
         if scorer.quality_features is not None:  # the perceived-quality pass at <= 512 px
             timed("quality_network", lambda: scorer.quality_features.features(image.rgb))
         timed("heuristics", lambda: assess_composition(image, 0))
+        if scorer.level is not None:  # the level detector's features and trees
+            timed("level", lambda: scorer.level.probability(level_features(image.rgb)))
         timed("decode_and_score", lambda: scorer.score_batch([[decode()]]))
     return {f"{name}_p50_ms": round(statistics.median(v), 2) for name, v in stages.items() if v} | {
         "n": len(stages["decode"])}
