@@ -39,8 +39,9 @@ PERCENTILES = sorted({EDGE_HISTOGRAM_PERCENTILE, *EDGE_SHARE_PERCENTILES})
 GRADIENT_SIGMA = 1.0  # pre-blur before Sobel, so pixel noise does not set the orientation
 LOG_FLOOR = 1e-3  # features are log(x + this)
 FEATURE_DIM = 2 * (BINS + 3 * len(EDGE_SHARE_PERCENTILES)) + BINS + 4
-# Probability of a tilt at which the `tilted_horizon` severity starts, and where it is full.
-# Chosen on the validation split's photos and their tilted copies (docs/photo-score.md "Level").
+# Probability of a tilt at which the `tilted_horizon` severity starts, and where it is full. Chosen
+# with the photo score's TILT_WEIGHT on dev pairs and dev ratings (train.photo_score_weights;
+# docs/photo-score.md "Level").
 TILT_PROBABILITY_START, TILT_PROBABILITY_FULL = 0.5, 1.0
 
 

@@ -13,8 +13,9 @@
   detector's reading, quality.image.level) lowers the score by a factor instead: a crop of a
   tilted photo is as tilted as the photo, and a cap would tie the two.
 Where a part is not deployed the other stands alone; with neither, the checks' own score.
-The weights Q and TILT_WEIGHT and the cap were chosen on the team's dev ratings and validation photos:
-docs/photo-score.md gives the figures and what the score does not measure.
+Q and the cap were chosen on the team's dev ratings and validation photos, TILT_WEIGHT (and Q again)
+on the dev ratings and pairs of photos no head trained on: docs/photo-score.md gives the figures
+and what the score does not measure.
 """
 
 from __future__ import annotations
