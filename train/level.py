@@ -1,6 +1,11 @@
 """Train the level (tilt) detector: `models/level/level_head.npz` and its metrics.
 
     python -m train.level [--out models/level] [--held-out]
+    python -m train.level --rated data/photos/ratings_dev.csv   # against the team's `tilt` labels
+
+`--rated` trains nothing: it reads the served head and a ratings file of the team's
+(data/photos/README.md) and reports how well the tilt probability separates the photos whose
+named `issues` include `tilt` from the others (ROC AUC), beside the hand-set checks' tilt severity.
 
 Self-supervised on the composition split (train.composition.photo_split) of `cars/`, `general/`
 and CLIVE's better-rated photos, resized to a long side of 512 as the service sees them:
@@ -125,6 +130,34 @@ def flatten(model: HistGradientBoostingClassifier) -> tuple[dict, int]:
     return arrays, depth
 
 
+def rated(path: Path, head: LevelHead) -> dict:
+    """AUC of the tilt probability (and of the checks' `tilted_horizon` severity) for the rows of a
+    ratings file whose `issues` name `tilt`; photos decoded as the service does."""
+    import csv
+
+    from sklearn.metrics import roc_auc_score
+
+    from quality.image.composition import assess_composition
+    from quality.image.decode import decode_image
+    from quality.settings import Limits
+
+    limits = Limits()
+    with open(path, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    labels, learned, checks = [], [], []
+    for row in rows:
+        image = decode_image((path.parent / row["image"]).read_bytes(), max_bytes=limits.max_image_bytes,
+                             max_pixels=limits.max_image_pixels)
+        labels.append("tilt" in row["issues"].split("|"))
+        learned.append(float(head.probability(level_features(image.rgb))[0]))
+        checks.append(assess_composition(image, 0).composition.issue_severity.get("tilted_horizon", 0.0))
+    return {"file": str(path), "rows": len(rows), "tilt_labelled": int(sum(labels)),
+            "level_head_auc": round(float(roc_auc_score(labels, learned)), 4),
+            "checks_auc": round(float(roc_auc_score(labels, checks)), 4),
+            "level_head_over_half": {"tilt": round(float(np.mean([p > 0.5 for p, t in zip(learned, labels) if t])), 4),
+                                     "other": round(float(np.mean([p > 0.5 for p, t in zip(learned, labels) if not t])), 4)}}
+
+
 def main(argv: list[str] | None = None) -> None:
     settings = get_settings()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -134,7 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=settings.models_dir / "level")
     parser.add_argument("--version", default=time.strftime("%Y.%m.%d"))
     parser.add_argument("--held-out", action="store_true", help="also measure the held-out photos (once, at the end)")
+    parser.add_argument("--rated", type=Path, default=None,
+                        help="a ratings file of the team's: measure the served head against its `tilt` labels, train nothing")
     args = parser.parse_args(argv)
+    if args.rated is not None:
+        print(json.dumps(rated(args.rated, LevelHead.load(args.out / HEAD_FILE)), indent=2))
+        return
     labels = read_content_labels(args.content)
     train, validation = split_features("train", args, labels), split_features("validation", args, labels)
 
