@@ -116,7 +116,7 @@ that never saw it (first copy per family):
 ### Held out, through the service (JPEG files, same code path as the API)
 
 One degraded copy per family per held-out photo, both sides saved as JPEG quality 92, scored
-through `QualityService` (decode, both networks, heads, named-issue cap); this is the photo
+through `QualityService` (decode, both networks, heads, named-issue cap, the level detector's tilt); this is the photo
 score, the v0 hand-set checks alone in brackets:
 
     python -m train.composition pairs --out /tmp/heldout_pairs
