@@ -471,6 +471,11 @@ def resized(image: Image.Image, long_side: int) -> Image.Image:
     return image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.LANCZOS)
 
 
+def _pairs_order(name: str) -> str:
+    """The fixed order photos are taken in when only some are written (a hash of the name)."""
+    return hashlib.sha256(f"pairs:{name}".encode()).hexdigest()
+
+
 def write_pairs(args) -> None:
     """A split's photos and one degraded copy per family, as JPEG (quality 92 on both sides), with
     each photo's content class and a `group` column (family x car / non_car) for `--group-col`."""
@@ -480,12 +485,11 @@ def write_pairs(args) -> None:
     if args.split == "clive_low":  # CLIVE's photos rated under CLIVE_MIN_MOS: no photo head trained on them as an original
         with open(args.mos, encoding="utf-8") as handle:
             names = sorted((f"clive/{row['image']}" for row in csv.DictReader(handle)
-                            if float(row["mos"]) < CLIVE_MIN_MOS),
-                           key=lambda n: hashlib.sha256(f"pairs:{n}".encode()).hexdigest())
+                            if float(row["mos"]) < CLIVE_MIN_MOS), key=_pairs_order)
     else:
         names = [n for n in list_photos(args.photos, args.mos) if photo_split(n) == args.split]
     if args.per_class:  # the first N of each content class, in an order fixed by a hash of the name
-        order = sorted(names, key=lambda n: hashlib.sha256(f"pairs:{n}".encode()).hexdigest())
+        order = sorted(names, key=_pairs_order)
         names = [n for cls in CONTENT_CLASSES for n in [m for m in order if content_class(m, labels) == cls]
                  [:args.per_class]]
     if args.limit:

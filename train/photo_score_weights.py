@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import graded_metrics, rated_pairs_accuracy
-from quality.image.level import level_features
+from quality.image.level import level_features, tilt_severity
 from quality.image.photo_score import QUALITY_WEIGHT, TILT_ISSUE, combine
 
 GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
@@ -69,10 +69,6 @@ def tilt_change(tilt_map: tuple | None) -> tuple[float, float]:
     if tilt_map is None:
         return (0.0, 0.0)
     return (tilt_map[3] if tilt_map[0] == "factor" else 1.0, 1.0 - tilt_map[1])
-
-
-def tilt_severity(probability: float, start: float, full: float) -> float:
-    return min(1.0, max(0.0, (probability - start) / (full - start)))
 
 
 def score(parts: dict, q: float, tilt_map: tuple | None = None) -> float:

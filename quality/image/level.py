@@ -113,10 +113,10 @@ def level_features(rgb: np.ndarray) -> np.ndarray:
     return np.log(np.concatenate(parts) + LOG_FLOOR).astype(np.float32)
 
 
-def tilt_severity(probability: float) -> float:
-    """The `tilted_horizon` severity in [0, 1] of a tilt probability."""
-    span = TILT_PROBABILITY_FULL - TILT_PROBABILITY_START
-    return float(min(1.0, max(0.0, (probability - TILT_PROBABILITY_START) / span)))
+def tilt_severity(probability: float, start: float = TILT_PROBABILITY_START,
+                  full: float = TILT_PROBABILITY_FULL) -> float:
+    """The `tilted_horizon` severity in [0, 1] of a tilt probability: 0 at `start`, 1 at `full`."""
+    return float(min(1.0, max(0.0, (probability - start) / (full - start))))
 
 
 class LevelHead:
