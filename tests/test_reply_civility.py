@@ -193,6 +193,10 @@ def test_uncivil_cut_off_is_the_best_f1_or_the_highest_recall_at_the_precision_a
     assert fit_thresholds(logits, identity, data)["uncivil_at_or_above"] == 0.35
     # precision >= 0.9: only the three clearest (P 1.0, R 0.6), the cut-off nearest 0.5 that does it
     assert fit_thresholds(logits, identity, data, min_precision=0.9)["uncivil_at_or_above"] == 0.66
+    # balanced: the worse of precision and recall is 0.83 at 0.31-0.35 (P 0.83, R 1.0), 0.8 at 0.36-0.60,
+    # 0.6 at 0.66 — the rule takes the highest, nearest 0.5, whatever the precision asked for
+    assert fit_thresholds(logits, identity, data, balanced=True)["uncivil_at_or_above"] == 0.35
+    assert fit_thresholds(logits, identity, data, min_precision=0.9, balanced=True)["uncivil_at_or_above"] == 0.35
 
 
 def test_dev_folds_keep_a_thread_together():

@@ -31,7 +31,7 @@ def write_rubric(tmp_path: Path, mutate) -> Path:
 
 
 def test_default_rubric_has_version_and_hash():
-    assert RUBRIC.version == "2.6.0"
+    assert RUBRIC.version == "2.7.0"
     assert len(RUBRIC.sha256) == 64
 
 

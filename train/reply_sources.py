@@ -143,6 +143,15 @@ def read_dev2_replies(path: Path = DEV2_FILE) -> list[Example]:
     return _read_team_file(path, "team_dev2")
 
 
+DEV3_FILE = REPLIES_FILE.parent / "dev3.jsonl"
+
+
+def read_dev3_replies(path: Path = DEV3_FILE) -> list[Example]:
+    """The team's third dev set (`data/replies/dev3.jsonl`): new threads, written blind; nothing is
+    fitted on it, it only checks a choice."""
+    return _read_team_file(path, "team_dev3")
+
+
 def read_team_replies(split: str, path: Path = REPLIES_FILE) -> list[Example]:
     """The team's labelled replies of one split (train, dev or test)."""
     with open(path, encoding="utf-8") as handle:
