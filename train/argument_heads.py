@@ -278,7 +278,9 @@ class Data:
     def __init__(self, pairs: list[Pair], embeddings_by_text: dict[str, np.ndarray]):
         self.texts = sorted({p.winner for p in pairs} | {p.loser for p in pairs})
         index = {t: i for i, t in enumerate(self.texts)}
-        self.x = design(np.stack([embeddings_by_text[t] for t in self.texts]), self.texts)
+        embeddings = np.stack([embeddings_by_text[t] for t in self.texts])
+        self.embedding_dim = embeddings.shape[1]  # USE's 512 as served; another encoder's when compared
+        self.x = design(embeddings, self.texts)
         self.units = np.array([text_units(t) for t in self.texts])
         self.pairs = pairs
         self.w = np.array([index[p.winner] for p in pairs])
@@ -296,16 +298,16 @@ class Data:
         return np.array([bool(p.codes & wanted) for p in self.pairs])
 
 
-def _columns(x: np.ndarray, which: str) -> np.ndarray:
+def _columns(data: Data, which: str) -> np.ndarray:
     if which == "embedding+features":
-        return x
+        return data.x
     if which == "features":
-        return x[:, EMBEDDING_DIM:]
+        return data.x[:, data.embedding_dim:]
     raise ValueError(which)
 
 
 def train_on(data: Data, pair_mask: np.ndarray, text_mask: np.ndarray, c: float, which: str):
-    x = _columns(data.x, which)
+    x = _columns(data, which)
     mean, scale = standardiser(x[text_mask])
     z = (x - mean) / scale
     coef = fit_ranker(z, data.w[pair_mask], data.l[pair_mask], c)
@@ -313,7 +315,7 @@ def train_on(data: Data, pair_mask: np.ndarray, text_mask: np.ndarray, c: float,
 
 
 def utilities(data: Data, coef: np.ndarray, mean: np.ndarray, scale: np.ndarray, which: str) -> np.ndarray:
-    return ((_columns(data.x, which) - mean) / scale) @ coef
+    return ((_columns(data, which) - mean) / scale) @ coef
 
 
 def choose_c(data: Data, pair_mask: np.ndarray, train_topics: list[str], which: str) -> tuple[float, dict]:

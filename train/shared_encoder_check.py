@@ -2,9 +2,12 @@
 
     .venv/bin/python -m train.shared_encoder_check
 
-Refits the post-kind head (its own recipe: C by train-CV log-loss, dev split) and the
-politeness head (ridge, pooled 5-fold CV Spearman, best alpha) on each encoder's embeddings and
-prints the figures side by side. Dev and cross-validation only: no test split is read, and
+Refits the post-kind head (its own recipe: C by train-CV log-loss, dev split), the
+politeness head (ridge, pooled 5-fold CV Spearman, best alpha) and the general argument-quality
+head behind clarity and helpfulness (`train.argument_heads`: leave-one-debate-out pairwise
+accuracy on UKPConvArg2, C chosen inside each training fold; then the head fitted on every debate
+ordering the 12 hand-written Chinese better / worse pairs) on each encoder's embeddings and
+prints the figures side by side (`--only argument` for one part). Dev and cross-validation only: no test split is read, and
 nothing is written. Figures: docs/performance.md.
 """
 
@@ -17,19 +20,22 @@ from scipy import stats
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 
+import train.argument_heads as argument_heads
 import train.politeness as politeness
 import train.post_kind as post_kind
 from quality.settings import get_settings
 from quality.text.batch import ENCODER_MODEL, build_encoder
-from quality.text.civility_e5 import ensure_civility_onnx
-from quality.text.onnx_encoder import encoder_from_onnx_dir
 from quality.text.post_kind import embedding_inputs
 
 
 def encoders(settings) -> dict:
-    model = ensure_civility_onnx(settings.models_dir / "civility-e5" / "adapter", settings.cache_dir)
+    """USE and the served civility encoder (the distilled student, as the service loads it)."""
+    from quality.model_store import ModelStore
+    from quality.text.civility import FINETUNED_MODEL, FineTunedClassifier
+
+    civility = ModelStore(settings).get(FINETUNED_MODEL, FineTunedClassifier)
     return {ENCODER_MODEL: build_encoder(ENCODER_MODEL, settings.threads, settings.cache_dir),
-            "civility-e5": encoder_from_onnx_dir(model.parent, model.name, threads=settings.threads)}
+            "civility-e5": civility.encoder}
 
 
 def post_kind_figures(encoder) -> dict:
@@ -55,12 +61,45 @@ def politeness_figure(encoder, settings) -> float:
                            for a in politeness.ALPHAS)), 4)
 
 
-def main() -> None:
+def argument_figures(encoder, settings) -> dict:
+    from quality.normalize import clean_text
+    from threadpoolctl import threadpool_limits
+
+    pairs = argument_heads.read_pairs(settings.data_dir / "helpfulness" / "ukpconvarg2")
+    texts = sorted({p.winner for p in pairs} | {p.loser for p in pairs})
+    data = argument_heads.Data(pairs, dict(zip(texts, encoder.encode(texts))))
+    with threadpool_limits(1):  # as train.argument_heads fits them
+        cv = argument_heads.cross_validate(data, {"all": data.subset(None)}, {"argument_quality": None})
+        everything = np.ones(len(data.texts), dtype=bool)
+        c, _ = argument_heads.choose_c(data, data.subset(None), data.topics, "embedding+features")
+        coef, mean, scale = argument_heads.train_on(data, data.subset(None), everything, c, "embedding+features")
+    better = [clean_text(b) for _, b, _ in argument_heads.CHINESE_SANITY_PAIRS]
+    worse = [clean_text(w) for _, _, w in argument_heads.CHINESE_SANITY_PAIRS]
+
+    def utility(side: list[str]) -> np.ndarray:
+        return ((argument_heads.design(encoder.encode(side), side) - mean) / scale) @ coef
+
+    return {"loto_pairwise_accuracy": cv["accuracy"]["argument_quality"]["all"]["pooled"],
+            "features_only": cv["accuracy"]["features_only"]["all"]["pooled"],
+            "longer_wins": cv["accuracy"]["length"]["all"]["pooled"],
+            "chinese_pairs_correct": f"{int((utility(better) > utility(worse)).sum())}/{len(better)}"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("post_kind", "politeness", "argument"), help="one part only")
+    args = parser.parse_args(argv)
     settings = get_settings()
+    parts = {"post_kind": lambda e: post_kind_figures(e),
+             "politeness_cv5_spearman": lambda e: politeness_figure(e, settings),
+             "argument": lambda e: argument_figures(e, settings)}
+    if args.only:
+        parts = {name: part for name, part in parts.items() if name.startswith(args.only)}
     for name, encoder in encoders(settings).items():
-        print(json.dumps({"encoder": name, "post_kind": post_kind_figures(encoder),
-                          "politeness_cv5_spearman": politeness_figure(encoder, settings)}, ensure_ascii=False),
-              flush=True)
+        print(json.dumps({"encoder": name, **{part: figure(encoder) for part, figure in parts.items()}},
+                         ensure_ascii=False), flush=True)
 
 
 if __name__ == "__main__":
