@@ -258,3 +258,30 @@ def test_thumbnail_keeps_the_aspect_and_is_small():
     decoded = decode_image(data, max_bytes=10_000_000, max_pixels=40_000_000)
     picture = Image.open(io.BytesIO(thumbnail_jpeg(decoded)))
     assert picture.size == (320, 180)
+
+
+def test_the_service_keeps_only_each_contest_s_last_ranking(service, tmp_path):
+    from quality.contests.schemas import ContestCreate, PairJudgement
+    from quality.contests.service import ContestService
+    from quality.contests.store import ContestStore
+    from quality.schemas import Post
+
+    contests = ContestService(service, ContestStore.from_url(f"sqlite:///{tmp_path / 'c.db'}"))
+    try:
+        first, second = (contests.create_contest(ContestCreate(name=n, theme=THEME))[0] for n in ("一", "二"))
+        ids = [contests.add_entry(first.id, Post(text=text))[0].id for text in (TRIP, COAST, SHORT)]
+        contests.add_entry(second.id, Post(text=COAST))
+        ranked = contests.ranking(first.id)
+        assert contests.ranking(first.id) is ranked  # nothing new: the kept ranking
+        for judge in ("王", "李", "张"):  # each vote makes the ranking before it stale
+            contests.add_judgement(first.id, PairJudgement(judge=judge, winner=ids[2], loser=ids[0]))
+            latest = contests.ranking(first.id)
+            assert latest is not ranked and latest.pairs == ("王", "李", "张").index(judge) + 1
+        contests.ranking(second.id)
+        assert list(contests._rankings) == [first.id, second.id]  # one per contest, however many votes
+        assert list(contests._entries) == [first.id, second.id]
+        assert len(contests._entries[first.id][1]) == 3
+        contests.add_entry(first.id, Post(text=TRIP + "再来一次。"))
+        assert len(contests.ranking(first.id).entries) == 4  # a new entry is read, not the kept list
+    finally:
+        contests.close()

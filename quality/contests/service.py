@@ -88,8 +88,11 @@ class ContestService:
         # of two copies sent at once the later is flagged (within this process).
         self._entry_locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._rankings: OrderedDict[tuple, Ranking] = OrderedDict()
-        self._entries: OrderedDict[tuple, list[StoredEntry]] = OrderedDict()  # stored entries never change
+        # Per contest, only the last ranking and the entries it read, with the counts they are
+        # valid for: an older ranking of the same contest is never asked for again, and each kept
+        # copy of a 500-entry contest holds ~10 MB.
+        self._rankings: OrderedDict[str, tuple[tuple, Ranking]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[int, list[StoredEntry]]] = OrderedDict()  # stored entries never change
         self._rankings_lock = threading.Lock()
 
     @classmethod
@@ -163,14 +166,14 @@ class ContestService:
 
     def ranking(self, contest_id: str) -> Ranking:
         contest = self.store.get_contest(contest_id)
-        key = (contest_id, contest.entries, contest.judgements, self.top_k, self.bootstrap)
+        key = (contest.entries, contest.judgements, self.top_k, self.bootstrap)
         with self._rankings_lock:
-            if key in self._rankings:
-                self._rankings.move_to_end(key)
-                return self._rankings[key]
-        entries_key = (contest_id, contest.entries)
-        with self._rankings_lock:
-            entries = self._entries.get(entries_key)
+            kept = self._rankings.get(contest_id)
+            if kept is not None and kept[0] == key:
+                self._rankings.move_to_end(contest_id)
+                return kept[1]
+            kept_entries = self._entries.get(contest_id)
+        entries = kept_entries[1] if kept_entries is not None and kept_entries[0] == contest.entries else None
         if entries is None:
             entries = self.store.entries(contest_id)
         from quality.contests.ranking import DirectScore, Preference
@@ -183,9 +186,10 @@ class ContestService:
         ranking = build_ranking(entries, preferences, scores, theme=contest.theme, k=self.top_k,
                                 bootstrap=self.bootstrap, thumbnail_url=thumbnail_path, contest_id=contest_id)
         with self._rankings_lock:
-            self._rankings[key] = ranking
-            self._entries[entries_key] = entries
+            self._rankings[contest_id] = (key, ranking)
+            self._entries[contest_id] = (contest.entries, entries)
             for cache in (self._rankings, self._entries):
+                cache.move_to_end(contest_id)
                 while len(cache) > RANKING_CACHE:
                     cache.popitem(last=False)
         return ranking
