@@ -25,9 +25,9 @@ OUTPUT_NAME = "sentence_embedding"
 MICRO_BATCH = 32  # rows per session call: past ~32 short texts, throughput no longer improves
 # Padded tokens per call: bounds the attention scratch (rows x heads x len^2), which onnxruntime's
 # arena keeps once touched. 8192 held ~360 MB more for good after one batch of long texts and
-# was slower on them (first touch of that memory); 2048 (four 512-token rows) costs short texts
-# nothing (docs/performance.md).
-MAX_BATCH_TOKENS = 2048
+# was slower on them (first touch of that memory); 1024 (two 512-token rows) costs short texts
+# nothing and keeps concurrent batches out of the server's peak (docs/performance.md).
+MAX_BATCH_TOKENS = 1024
 PAD_TOKENS = ("<pad>", "[PAD]")  # looked up when neither the caller nor tokenizer.json names a pad id
 # Idle ORT threads sleep instead of spinning: on 2 shared cores, spinning halved int8 throughput (166 -> 73 texts/s).
 ALLOW_SPINNING = "0"
