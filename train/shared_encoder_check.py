@@ -14,6 +14,7 @@ nothing is written. Figures: docs/performance.md.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 from scipy import stats
@@ -67,7 +68,12 @@ def politeness_figure(encoder, settings) -> float:
                            for a in politeness.ALPHAS)), 4)
 
 
-def argument_figures(encoder, settings) -> dict:
+POST_GRADES = ("clarity", "helpfulness", "sincerity")
+
+
+def argument_figures(encoder, settings, posts: Path | None = None) -> dict:
+    """With `posts` (the team's graded posts, e.g. data/post_quality/dev.jsonl): also the Spearman
+    correlation of the head's utility with each grade there."""
     from quality.normalize import clean_text
     from threadpoolctl import threadpool_limits
 
@@ -85,10 +91,19 @@ def argument_figures(encoder, settings) -> dict:
     def utility(side: list[str]) -> np.ndarray:
         return ((argument_heads.design(encoder.encode(side), side) - mean) / scale) @ coef
 
-    return {"loto_pairwise_accuracy": cv["accuracy"]["argument_quality"]["all"]["pooled"],
-            "features_only": cv["accuracy"]["features_only"]["all"]["pooled"],
-            "longer_wins": cv["accuracy"]["length"]["all"]["pooled"],
-            "chinese_pairs_correct": f"{int((utility(better) > utility(worse)).sum())}/{len(better)}"}
+    figures = {"loto_pairwise_accuracy": cv["accuracy"]["argument_quality"]["all"]["pooled"],
+               "features_only": cv["accuracy"]["features_only"]["all"]["pooled"],
+               "longer_wins": cv["accuracy"]["length"]["all"]["pooled"],
+               "chinese_pairs_correct": f"{int((utility(better) > utility(worse)).sum())}/{len(better)}"}
+    if posts is not None:
+        from quality.text.batch import TextItem
+
+        rows = [json.loads(line) for line in posts.read_text(encoding="utf-8").splitlines() if line.strip()]
+        texts = [TextItem(raw_text=row["text"], title=row.get("title") or "").full_text for row in rows]
+        u = utility(texts)
+        figures["posts"] = {"n": len(rows), **{f"spearman_{grade}": round(float(
+            stats.spearmanr(u, [row[grade] for row in rows]).statistic), 4) for grade in POST_GRADES}}
+    return figures
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,13 +111,15 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("post_kind", "politeness", "argument"), help="one part only")
+    parser.add_argument("--posts", type=Path, help="graded posts to correlate the argument head with "
+                        "(e.g. data/post_quality/dev.jsonl)")
     parser.add_argument("--encoders", default=",".join(ENCODERS[:2]),
                         help=f"comma-separated, of {', '.join(ENCODERS)} (default: the first two)")
     args = parser.parse_args(argv)
     settings = get_settings()
     parts = {"post_kind": lambda e: post_kind_figures(e),
              "politeness_cv5_spearman": lambda e: politeness_figure(e, settings),
-             "argument": lambda e: argument_figures(e, settings)}
+             "argument": lambda e: argument_figures(e, settings, args.posts)}
     if args.only:
         parts = {name: part for name, part in parts.items() if name.startswith(args.only)}
     names = tuple(name.strip() for name in args.encoders.split(",") if name.strip())

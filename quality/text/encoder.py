@@ -63,7 +63,7 @@ class UniversalSentenceEncoder:
                 vectors = np.asarray(self._model.encode(texts), dtype=np.float32)
             else:
                 vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
-                short_rows = [i for i in range(len(texts)) if i not in set(long_rows)]
+                short_rows = sorted(set(range(len(texts))) - set(long_rows))
                 if short_rows:
                     vectors[short_rows] = self._model.encode([texts[i] for i in short_rows])
                 vectors[long_rows] = self._encode_long([texts[i] for i in long_rows])
