@@ -119,3 +119,19 @@ def test_char_ngram_counts_equal_scikit_learns_hashing_vectorizer(texts):
         theirs = char_ngram_hasher().transform(batch).tocsr()
         assert ours.shape == theirs.shape
         assert (ours != theirs.astype(np.float32)).nnz == 0
+
+
+def test_masked_phone_numbers_and_contact_handles_count_as_advertising():
+    from quality.text.features import extract_features
+    from quality.text.segment import segment
+
+    def ads(text: str) -> list[str]:
+        return extract_features(text, segment(text)).ads
+
+    assert "phone_number" in ads("有需要的联系王教练 177xxxx3456，提我名字送一节课")
+    assert "phone_number" in ads("咨询电话13912345678")
+    assert "contact_handle" in ads("专业代办，当天搞定，V：abc123")
+    assert "contact_handle" in ads("想要的➕V")
+    for honest in ("2023年12月提的车，V8发动机，订单号113912345678901，EV：续航还行",
+                   "油耗6.2L，跑了15000公里"):
+        assert not {"phone_number", "contact_handle"} & set(ads(honest)), honest

@@ -24,7 +24,8 @@ FIRST_HAND = ("我的", "我家", "本人", "我自己", "提车", "开了", "�
               "亲身", "我开", "我买", "我去", "我们", "这次", "那天", "当时", "一路")
 BALANCE_MARKERS = ("优点", "缺点", "不足", "遗憾", "槽点", "但是", "不过", "美中不足", "缺陷")
 AD_MARKERS = ("加微信", "加v", "vx", "微信号", "私信", "联系电话", "咨询电话", "点击", "链接",
-              "代购", "低价", "团购", "返现", "限时", "秒杀", "优惠券", "扫码", "关注公众号", "下单")
+              "代购", "低价", "团购", "返现", "限时", "秒杀", "优惠券", "扫码", "关注公众号", "下单",
+              "报我名字", "提我名字", "邀请码", "推荐码", "薇信", "威信")
 PRAISE_MARKERS = ("谢谢", "感谢", "多谢", "赞", "厉害", "学到了", "受教", "加油", "辛苦", "支持",
                   "漂亮", "好看", "有用", "太棒", "佩服", "涨知识", "干货")
 
@@ -33,7 +34,10 @@ _NUMBER_WITH_UNIT = re.compile(r"\d+(?:\.\d+)?\s*" + _UNIT)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)
-_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+# A mobile number, whole or with its middle four digits masked as forums make sellers write it
+# (139xxxx5678), and a contact handle such as "V：abc123" / "vx: abc" / "+V".
+_PHONE = re.compile(r"(?<![\dxX*])1[3-9]\d(?:\d{4}|[xX*＊]{4})\d{4}(?![\dxX*])")
+_CONTACT_HANDLE = re.compile(r"(?<![A-Za-z])(?:[vV][xX]?\s*[：:]\s*[A-Za-z0-9_x]|[+＋➕]\s*[vV](?![A-Za-z0-9]))")
 _REPEATED_CHAR = re.compile(r"(.)\1{3,}")
 _LIST_ITEM = re.compile(r"(?:^|\n)\s*(?:\d+[.、)）]|[一二三四五六七八九十]+[、.]|[-*•·])")
 
@@ -81,6 +85,8 @@ def extract_features(text: str, words: list[str]) -> TextFeatures:
         ads.append("url")
     if _PHONE.search(text):
         ads.append("phone_number")
+    if _CONTACT_HANDLE.search(text):
+        ads.append("contact_handle")
     terms = car_terms()
     return TextFeatures(
         n_chars=n_chars,
