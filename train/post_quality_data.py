@@ -98,7 +98,8 @@ def agreement(rows: list[dict]) -> dict:
 
 
 def blind(parts: list[Path]) -> list[dict]:
-    rows = [{"id": row["id"], "title": row.get("title"), "text": row["text"]} for part in parts for row in read_jsonl(part)]
+    rows = [{"id": row["id"], "title": row.get("title"), "text": row["text"]}
+            for part in parts for row in read_jsonl(part)]
     random.Random(SEED).shuffle(rows)
     return rows
 

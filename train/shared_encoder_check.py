@@ -6,8 +6,9 @@ Refits the post-kind head (its own recipe: C by train-CV log-loss, dev split), t
 politeness head (ridge, pooled 5-fold CV Spearman, best alpha) and the general argument-quality
 head behind clarity and helpfulness (`train.argument_heads`: leave-one-debate-out pairwise
 accuracy on UKPConvArg2, C chosen inside each training fold; then the head fitted on every debate
-ordering the 12 hand-written Chinese better / worse pairs) on each encoder's embeddings and
-prints the figures side by side (`--only argument` for one part). Dev and cross-validation only: no test split is read, and
+ordering the 15 hand-written Chinese better / worse pairs and, with `--posts`, correlated with the
+team's graded posts) on each encoder's embeddings (`--encoders`) and prints the figures side by
+side (`--only argument` for one part). Dev and cross-validation only: no test split is read, and
 nothing is written. Figures: docs/performance.md.
 """
 
