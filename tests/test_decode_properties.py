@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import Image, ImageFile
 
 from quality.errors import CorruptImage, InvalidInput, QualityError, TooLarge, UnsupportedImage
 from quality.image import DecodedImage, decode_base64_image, decode_image
@@ -45,8 +45,17 @@ WHITE = 255
 
 
 def _encode(image: Image.Image, fmt: str, **save_args) -> bytes:
+    """The image as a file. Pillow sizes a progressive JPEG's output buffer from the pixel count
+    (at least ImageFile.MAXBLOCK, 64 KiB), which noisy photos at quality 90-94 outgrow: libjpeg then
+    stops with "Suspension not allowed here" (about 1 in 20 of the generator's progressive RGB
+    images). A buffer as large as the raw pixels always suffices, so it is raised while saving."""
     buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **save_args)
+    default = ImageFile.MAXBLOCK
+    ImageFile.MAXBLOCK = max(default, 4 * image.width * image.height * len(image.getbands()))
+    try:
+        image.save(buffer, format=fmt, **save_args)
+    finally:
+        ImageFile.MAXBLOCK = default
     return buffer.getvalue()
 
 
