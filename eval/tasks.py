@@ -21,6 +21,14 @@ def _dimension(name: str, field: str = "score") -> Callable[[ScoreResult], float
     return read
 
 
+def _photo_size(result: ScoreResult) -> float | None:
+    """The first photo's geometric-mean side in pixels (its original size): the baseline "bigger is better"."""
+    composition = result.dimensions.composition
+    if composition is None or not composition.images:
+        return None
+    return float(composition.images[0].width * composition.images[0].height) ** 0.5
+
+
 def _offensive_probability(result: ScoreResult) -> float | None:
     civility = result.dimensions.civility
     return None if civility is None else 1.0 - civility.score
@@ -77,10 +85,12 @@ TASKS: dict[str, Task] = {
         *(_dimension_task(spec) for spec in DIMENSIONS.values() if spec.label_type is not None),
         Task("photo_quality", "graded", _dimension("composition"),
              "people's ratings of photos (image path, rating; e.g. a judges' past scores or MOS); model = the "
-             "photo score composition.score, its parts perceived_quality and composition_only beside it; "
+             "photo score composition.score, its parts perceived_quality and composition_only beside it, and "
+             "photo_size (the photo's geometric-mean side: how far size alone goes); "
              "pairwise = pairs rated at least 10% of the rating range apart",
              default_text_col="image", default_label_col="rating", reads="image",
-             parts=tuple((field, _dimension("composition", field)) for field, _ in DIMENSIONS["composition"].parts)),
+             parts=(*((field, _dimension("composition", field)) for field, _ in DIMENSIONS["composition"].parts),
+                    ("photo_size", _photo_size))),
         Task("audition", "graded", lambda r: r.audition.score,
              "human grade of the post (1-5 or 0-100); model = audition.score; qwk_bands = QWK on the bands "
              "(1-5: 5 featured, 4 promising, 3 ordinary, 1-2 low; 0-100: the rubric's cut-offs)", human_grades=True),

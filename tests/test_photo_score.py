@@ -14,14 +14,16 @@ from PIL import Image, ImageFilter
 
 from api.cli import main
 from eval.metrics import rated_pairs_accuracy
-from quality.image.photo_score import (ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, TILT_ISSUE, TILT_WEIGHT, combine,
-                                      issue_cap)
+from quality.image.photo_score import (ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, RESOLUTION_FULL_SIDE,
+                                      RESOLUTION_ISSUE, RESOLUTION_LOW_SIDE, RESOLUTION_WEIGHT, TILT_ISSUE, TILT_WEIGHT,
+                                      combine, issue_cap, resolution_severity)
 from quality.schemas import ImageInput, Post
 from tests.conftest import b64, encode_image
 from tests.test_image_composition import scene
 
 unit = st.floats(0.0, 1.0)
-severities = st.dictionaries(st.sampled_from(["blurry", "too_dark", "tilted_horizon", "noisy"]), unit, max_size=3)
+severities = st.dictionaries(st.sampled_from(["blurry", "too_dark", "tilted_horizon", "noisy", "low_resolution"]), unit,
+                             max_size=3)
 
 
 @settings(max_examples=200, deadline=None)
@@ -60,6 +62,37 @@ def test_the_tilt_takes_a_share_off_instead_of_capping():
         (1 - ISSUE_CAP_WEIGHT) * (1 - TILT_WEIGHT))
     # the score before the level detector: the tilt capped like any issue
     assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, tilt_weight=None) == pytest.approx(1 - ISSUE_CAP_WEIGHT)
+
+
+def test_the_resolution_takes_a_share_off_and_never_rises_as_a_photo_shrinks():
+    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}) == pytest.approx(base * (1 - RESOLUTION_WEIGHT))
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0, TILT_ISSUE: 1.0}) == pytest.approx(
+        base * (1 - RESOLUTION_WEIGHT) * (1 - TILT_WEIGHT))
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}, resolution_weight=0.0) == pytest.approx(base)
+    assert resolution_severity(RESOLUTION_FULL_SIDE, RESOLUTION_FULL_SIDE) == 0.0
+    assert resolution_severity(4000, 3000) == 0.0
+    assert resolution_severity(RESOLUTION_LOW_SIDE, RESOLUTION_LOW_SIDE) == pytest.approx(1.0)
+    assert resolution_severity(10, 10) == 1.0
+    # every crop (fewer pixels on a side, the other kept) is at least as severe as its photo
+    sides = [(w, h) for w in (64, 200, 320, 500, 640, 1080, 1920) for h in (48, 240, 480, 1080)]
+    for w, h in sides:
+        for scale in (0.4, 0.6, 0.8, 0.95):
+            assert resolution_severity(round(w * scale), round(h * scale)) >= resolution_severity(w, h)
+            assert resolution_severity(round(w * scale), h) >= resolution_severity(w, h)
+
+
+def test_the_service_names_a_small_photo_s_low_resolution(service):
+    def photo(width: int, height: int):
+        image = Image.fromarray(scene(width, height, seed=5))
+        post = Post(id="p", text="", images=[ImageInput(data=b64(encode_image(image, quality=92)))])
+        return service.score(post).dimensions.composition.images[0]
+
+    small, large = photo(240, 180), photo(1600, 1200)
+    assert small.issue_severity[RESOLUTION_ISSUE] == pytest.approx(resolution_severity(240, 180), abs=1e-4)
+    assert RESOLUTION_ISSUE in small.issues and RESOLUTION_ISSUE not in large.issue_severity
+    assert small.score == pytest.approx(combine(small.perceived_quality, small.learned_score, small.heuristic_score,
+                                                small.issue_severity), abs=1e-3)
 
 
 def test_rated_pairs_count_only_photos_rated_clearly_apart():
@@ -120,7 +153,7 @@ def test_eval_photo_quality_reports_every_part_and_the_worst_group_first(tmp_pat
     assert report["n"] == 10 and report["skipped"] == {"not_scored": 1}
     for key in ("spearman", "pearson", "kendall", "pairwise"):
         assert key in report["model"]
-    assert {"perceived_quality", "composition_only", "heuristic_v0"} <= set(report["baselines"])
+    assert {"perceived_quality", "composition_only", "heuristic_v0", "photo_size"} <= set(report["baselines"])
     assert report["model"]["spearman"] > 0.5  # blur is what the made-up judge rates, and every part sees it
     groups = report["groups"]
     assert sorted(g["group"] for g in groups) == ["city", "landscape"]

@@ -35,7 +35,8 @@ def _served_block(served: dict | None) -> str:
     model, baseline = served["model"], served["baselines"]["heuristic_v0"]
     by = served.get("better_by_content")
     balance = ("" if not by else "\nMedian photo score of the held-out originals (JPEG, through the service), by "
-               f"content class — spread {by['spread']:.2f}:\n\n| " + " | ".join(by["median"]) + " |\n|" +
+               f"content class — spread {by['spread']:.2f} (the photo score, resolution included: `cars/` photos are "
+               "small, ~600 px wide, and lose more to it than the `general/` ones):\n\n| " + " | ".join(by["median"]) + " |\n|" +
                "---|" * len(by["median"]) + "\n| " + " | ".join(
                    f"{m:.2f} (n={by['n'][c]})" for c, m in by["median"].items()) + " |\n")
     return f"""
@@ -116,8 +117,9 @@ that never saw it (first copy per family):
 ### Held out, through the service (JPEG files, same code path as the API)
 
 One degraded copy per family per held-out photo, both sides saved as JPEG quality 92, scored
-through `QualityService` (decode, both networks, heads, named-issue cap, the level detector's tilt); this is the photo
-score, the v0 hand-set checks alone in brackets:
+through `QualityService` (decode, both networks, heads, named-issue cap, the level detector's tilt, the
+resolution); this is the photo score (since 2026-12-07 with the resolution factor and Q 0.7:
+docs/photo-score.md "Resolution"), the v0 hand-set checks alone in brackets:
 
     python -m train.composition pairs --out /tmp/heldout_pairs
     quality eval --task composition --pairs --data /tmp/heldout_pairs/pairs.csv --group-col group --content-col content

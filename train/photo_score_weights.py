@@ -1,5 +1,6 @@
-"""Choose the photo score's weight Q (quality.image.photo_score) and how the level detector's tilt
-probability becomes the `tilted_horizon` severity (quality.image.level) on development data only.
+"""Choose the photo score's weight Q (quality.image.photo_score), how the level detector's tilt
+probability becomes the `tilted_horizon` severity (quality.image.level) and how the photo's size
+becomes the `low_resolution` severity, on development data only.
 
     python -m train.composition pairs --split clive_low --limit 200 --out /tmp/clive_low_pairs
     python -m train.photo_score_weights --ratings data/photos/ratings_dev.csv --pairs /tmp/clive_low_pairs/pairs.csv
@@ -12,15 +13,17 @@ Every photo is scored once by the service with the level detector switched off; 
 (perceived quality, learned composition, the checks' score and issue severities) and the level
 detector's tilt probability are kept, and the photo score is recomputed for each Q in a grid and
 each tilt map (the probability at which the severity starts and is full; "off" = the checks'
-tilt alone). Two things are read per (Q, map):
+tilt alone) and each resolution map (the geometric-mean side at which the severity is full, the
+side from which it is 0, and its weight; "off" = no resolution factor). Two things are read per setting:
 - on the team's ratings (dev rows only): Spearman and pairwise accuracy against the ratings,
   for car and non-car photos;
 - on the pairs (a photo above its degraded copy): the share of pairs ordered right, worst
   family x (car, non-car) group, and the number of pairs where the copy scores higher.
-The (Q, map) to ship is the one with the best dev ratings among those keeping every family at
+The setting to ship is the one with the best dev ratings among those keeping every family at
 >= 0.90 for car and non-car photos; when none does, among those within TIE of the best mean of the two
 pairwise accuracies (differently rated photos; a photo and its worse copy), the one nearest the
-served setting: Q nearest the served Q, then the smallest tilt weight, then the latest start. It is then written into
+served setting: Q nearest the served Q, then the smallest tilt weight, then the latest start, then the
+smallest resolution weight, then the smallest full side. It is then written into
 quality/image/photo_score.py and quality/image/level.py by hand.
 """
 
@@ -35,7 +38,8 @@ import numpy as np
 
 from eval.metrics import graded_metrics, rated_pairs_accuracy
 from quality.image.level import level_features, tilt_severity
-from quality.image.photo_score import QUALITY_WEIGHT, TILT_ISSUE, combine
+from quality.image.composition import ISSUE_MIN_SEVERITY
+from quality.image.photo_score import QUALITY_WEIGHT, RESOLUTION_ISSUE, TILT_ISSUE, combine, resolution_severity
 
 GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
 # Settings whose mean pairwise accuracy is within this of the best are tied: one standard error of the
@@ -48,6 +52,11 @@ TIE = 0.005
 # (1 - weight x severity) (quality.image.photo_score.combine's tilt_weight). None: the checks' tilt alone, capping.
 TILT_MAPS = (None, ("cap", 0.5, 1.0), ("cap", 0.7, 1.0),
              *(("factor", start, 1.0, weight) for start in (0.0, 0.3, 0.5) for weight in (0.2, 0.3, 0.4, 0.5)))
+# How the photo's size enters: (low, full, weight) = the `low_resolution` severity runs from 1 at a geometric-mean
+# side of `low` px to 0 at `full` px (linear in the log of the side; named, and so counted, from ISSUE_MIN_SEVERITY)
+# and the score is multiplied by (1 - weight x severity). None: no resolution factor (the score before it).
+RESOLUTION_MAPS = (None, *((128, full, weight) for full in (480, 720, 1080, 1440, 2160)
+                           for weight in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)))
 
 
 def photo_parts(service, level, path: Path) -> dict:
@@ -61,7 +70,8 @@ def photo_parts(service, level, path: Path) -> dict:
     limits = service.settings.limits
     rgb = decode_image(data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels).rgb
     return {"q": image.perceived_quality, "c": image.learned_score, "h": image.heuristic_score,
-            "issues": image.issue_severity, "tilt": float(level.probability(level_features(rgb))[0])}
+            "issues": {k: v for k, v in image.issue_severity.items() if k != RESOLUTION_ISSUE},
+            "size": (image.width, image.height), "tilt": float(level.probability(level_features(rgb))[0])}
 
 
 def tilt_change(tilt_map: tuple | None) -> tuple[float, float]:
@@ -71,13 +81,25 @@ def tilt_change(tilt_map: tuple | None) -> tuple[float, float]:
     return (tilt_map[3] if tilt_map[0] == "factor" else 1.0, 1.0 - tilt_map[1])
 
 
-def score(parts: dict, q: float, tilt_map: tuple | None = None) -> float:
-    if tilt_map is None:
-        return combine(parts["q"], parts["c"], parts["h"], parts["issues"], quality_weight=q, tilt_weight=None)
+def resolution_change(resolution_map: tuple | None) -> tuple[float, float]:
+    """How far a resolution map moves the score: (the weight, the full side)."""
+    return (0.0, 0.0) if resolution_map is None else (resolution_map[2], resolution_map[1])
+
+
+def score(parts: dict, q: float, tilt_map: tuple | None = None, resolution_map: tuple | None = None) -> float:
     issues = dict(parts["issues"])
+    resolution_weight = 0.0
+    if resolution_map is not None:  # as the scorer adds it: named (and so counted) from ISSUE_MIN_SEVERITY
+        severity = round(resolution_severity(*parts["size"], *resolution_map[:2]), 4)
+        issues[RESOLUTION_ISSUE] = severity if severity >= ISSUE_MIN_SEVERITY else 0.0
+        resolution_weight = resolution_map[2]
+    if tilt_map is None:
+        return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=None,
+                       resolution_weight=resolution_weight)
     issues[TILT_ISSUE] = max(issues.get(TILT_ISSUE, 0.0), tilt_severity(parts["tilt"], *tilt_map[1:3]))
     weight = tilt_map[3] if tilt_map[0] == "factor" else None
-    return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=weight)
+    return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=weight,
+                   resolution_weight=resolution_weight)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -89,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="image,rating,content (paths relative to the file): the dev ratings, never the test ones")
     parser.add_argument("--pairs", type=Path, required=True, help="pairs.csv of `train.composition pairs`")
     parser.add_argument("--out", type=Path, default=None, help="write the grid as JSON here")
+    parser.add_argument("--verbose", action="store_true", help="print every setting's figures as it is read")
+    parser.add_argument("--parts", type=Path, default=None,
+                        help="keep every photo's scored parts in this JSON file and read them from it when it exists "
+                             "(they depend on the models, not on the settings tried here)")
     args = parser.parse_args(argv)
     if "test" in args.ratings.name:
         parser.error("the test ratings are never used to choose anything")
@@ -100,28 +126,37 @@ def main(argv: list[str] | None = None) -> None:
 
     with open(args.ratings, encoding="utf-8") as handle:
         rated = list(csv.DictReader(handle))
-    for row in rated:
-        row["parts"] = photo_parts(service, level, args.ratings.parent / row["image"])
     with open(args.pairs, encoding="utf-8") as handle:
         pairs = list(csv.DictReader(handle))
+    kept = json.loads(args.parts.read_text(encoding="utf-8")) if args.parts and args.parts.is_file() else {}
+    for row in rated:
+        key = f"ratings:{row['image']}"
+        row["parts"] = kept[key] = kept.get(key) or photo_parts(service, level, args.ratings.parent / row["image"])
     cache: dict[str, dict] = {}
     for pair in pairs:
         for side in ("better", "worse"):
-            if pair[side] not in cache:
-                cache[pair[side]] = photo_parts(service, level, args.pairs.parent / pair[side])
+            key = f"pairs:{pair[side]}"
+            cache[pair[side]] = kept[key] = kept.get(key) or photo_parts(service, level, args.pairs.parent / pair[side])
+    if args.parts:
+        args.parts.write_text(json.dumps(kept) + "\n", encoding="utf-8")
 
     grid = []
     labels = np.array([float(r["rating"]) for r in rated])
     is_car = np.array([r["content"] == "car" for r in rated])
-    for q, tilt_map in [(q, m) for m in TILT_MAPS for q in GRID]:
-        scores = np.array([score(r["parts"], q, tilt_map) for r in rated])
-        figures = {"q": q, "tilt_map": tilt_map}
+    sides = np.array([np.sqrt(r["parts"]["size"][0] * r["parts"]["size"][1]) for r in rated])
+    print("the photo's size alone (geometric-mean side) against the dev ratings: " + ", ".join(
+        f"{name} Spearman {graded_metrics(labels[mask], sides[mask])['spearman']:.3f}"
+        for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non-car", ~is_car))))
+    for q, tilt_map, resolution_map in [(q, m, r) for r in RESOLUTION_MAPS for m in TILT_MAPS for q in GRID]:
+        scores = np.array([score(r["parts"], q, tilt_map, resolution_map) for r in rated])
+        figures = {"q": q, "tilt_map": tilt_map, "resolution_map": resolution_map}
         for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non_car", ~is_car)):
             figures[f"ratings_{name}_spearman"] = round(graded_metrics(labels[mask], scores[mask])["spearman"], 4)
             figures[f"ratings_{name}_pairwise"] = round(rated_pairs_accuracy(labels[mask], scores[mask])["pairwise"], 4)
         right: dict[str, list[bool]] = {}
         for pair in pairs:
-            better, worse = score(cache[pair["better"]], q, tilt_map), score(cache[pair["worse"]], q, tilt_map)
+            better = score(cache[pair["better"]], q, tilt_map, resolution_map)
+            worse = score(cache[pair["worse"]], q, tilt_map, resolution_map)
             right.setdefault(pair["group"], []).append(better > worse)
         groups = {g: round(float(np.mean(v)), 4) for g, v in sorted(right.items())}
         figures["pairs_worst_group"] = min(groups.items(), key=lambda kv: kv[1])
@@ -129,7 +164,8 @@ def main(argv: list[str] | None = None) -> None:
         figures["pairs_copy_higher"] = int(sum(not x for v in right.values() for x in v))
         figures["pairs_groups"] = groups
         grid.append(figures)
-        print(json.dumps({k: v for k, v in figures.items() if k != "pairs_groups"}), flush=True)
+        if args.verbose:
+            print(json.dumps({k: v for k, v in figures.items() if k != "pairs_groups"}), flush=True)
     for g in grid:
         g["mean_pairwise"] = round((g["ratings_all_pairwise"] + g["pairs_all"]) / 2, 4)
     passing = [g for g in grid if g["pairs_worst_group"][1] >= 0.90]
@@ -138,10 +174,16 @@ def main(argv: list[str] | None = None) -> None:
     else:  # within TIE of the best mean, the setting nearest the served one (one-standard-error rule)
         top = max(g["mean_pairwise"] for g in grid)
         near = [g for g in grid if g["mean_pairwise"] >= top - TIE]
-        best = min(near, key=lambda g: (abs(g["q"] - QUALITY_WEIGHT), *tilt_change(g["tilt_map"])))
-    print(f"chosen Q = {best['q']}, tilt map {best['tilt_map']}: {json.dumps(best)}")
+        best = min(near, key=lambda g: (abs(g["q"] - QUALITY_WEIGHT), *tilt_change(g["tilt_map"]),
+                                        *resolution_change(g["resolution_map"])))
+    print(f"{len(passing)} of {len(grid)} settings keep every family >= 0.90")
+    if best["resolution_map"] and best["resolution_map"][2] == max(m[2] for m in RESOLUTION_MAPS if m):
+        print("note: the chosen resolution weight is the largest in the grid")
+    print(f"chosen Q = {best['q']}, tilt map {best['tilt_map']}, resolution map {best['resolution_map']}: "
+          f"{json.dumps(best)}")
     if args.out:
-        args.out.write_text(json.dumps({"grid": grid, "chosen": [best["q"], best["tilt_map"]], "dev_rows": len(rated),
+        args.out.write_text(json.dumps({"grid": grid, "chosen": [best["q"], best["tilt_map"], best["resolution_map"]],
+                                        "dev_rows": len(rated),
                                         "pairs": len(pairs)}, indent=2) + "\n", encoding="utf-8")
 
 

@@ -27,6 +27,7 @@ subject_too_tight  main salient region fills the frame with no breathing room
 off_balance        subject centroid far from every thirds point, the centre, and the
                    crossings of the thirds lines with the centre lines
 cluttered          edges dense in most of the frame and no dominant salient region
+low_resolution     few pixels (the original's size); added by the scorer, not by these checks
 =================  ====================================================================
 
 The main subject is the strongest component of spectral-residual saliency (OpenCV contrib,
@@ -85,6 +86,8 @@ PENALTY_WEIGHTS = {
     "subject_too_small": 0.2,
     "subject_too_tight": 0.15,
     "off_balance": 0.15,
+    # Set by the scorer from the original size (quality.image.photo_score.resolution_severity), not here.
+    "low_resolution": 0.15,
 }
 # Severity from which an issue is named in `issues` (below it only nudges the score).
 ISSUE_MIN_SEVERITY = 0.2

@@ -1,7 +1,7 @@
 """The photo score: perceived quality and composition, held down by severe named issues.
 
     photo = min(Q * perceived_quality + (1 - Q) * composition,  1 - ISSUE_CAP_WEIGHT * worst severe issue)
-            x (1 - TILT_WEIGHT * tilt severity)
+            x (1 - TILT_WEIGHT * tilt severity) x (1 - RESOLUTION_WEIGHT * low-resolution severity)
 
 - `perceived_quality` (quality.image.perceived_quality): people's ratings of sharpness, noise,
   exposure and colour, learned from CLIVE; it compares different photos of any content.
@@ -12,21 +12,40 @@
   on the strength of the other part. The tilt (`tilted_horizon`, raised to the learned level
   detector's reading, quality.image.level) lowers the score by a factor instead: a crop of a
   tilted photo is as tilted as the photo, and a cap would tie the two.
+- the resolution (`low_resolution`, `resolution_severity`): fewer pixels show less of the scene's
+  detail, and the team's rater marked small photos down (dev ratings); it too lowers the score by a
+  factor. It reads the pixel count only: an enlarged copy of a small photo is not caught by it.
 Where a part is not deployed the other stands alone; with neither, the checks' own score.
 Q and the cap were chosen on the team's dev ratings and validation photos, TILT_WEIGHT (and Q again)
-on the dev ratings and pairs of photos no head trained on: docs/photo-score.md gives the figures
-and what the score does not measure.
+on the dev ratings and pairs of photos no head trained on, the resolution's range and weight (and Q
+a third time) on the same: docs/photo-score.md gives the figures and what the score does not measure.
 """
 
 from __future__ import annotations
 
-QUALITY_WEIGHT = 0.2  # Q: perceived quality's share; composition has the rest (chosen on dev: docs/photo-score.md)
+import math
+
+QUALITY_WEIGHT = 0.7  # Q: perceived quality's share; composition has the rest (chosen on dev: docs/photo-score.md)
 ISSUE_CAP_FROM = 0.6  # a named issue at this severity or more caps the photo's score ...
 ISSUE_CAP_WEIGHT = 0.8  # ... at 1 - severity * this
 TILT_ISSUE = "tilted_horizon"
 # The tilt never caps: it takes up to this share off the score (x (1 - TILT_WEIGHT x severity)), since
 # a crop of a tilted photo is as tilted as the photo (chosen on dev: docs/photo-score.md "Level").
 TILT_WEIGHT = 0.2
+RESOLUTION_ISSUE = "low_resolution"
+# The resolution's severity runs from 0 at a geometric-mean side (sqrt(width x height)) of RESOLUTION_FULL_SIDE
+# px or more to 1 at RESOLUTION_LOW_SIDE or less, linear in the log of the side; it takes up to
+# RESOLUTION_WEIGHT off the score (chosen on dev: docs/photo-score.md "Resolution").
+RESOLUTION_LOW_SIDE = 128
+RESOLUTION_FULL_SIDE = 1080
+RESOLUTION_WEIGHT = 0.8
+
+
+def resolution_severity(width: int, height: int, low: float = RESOLUTION_LOW_SIDE,
+                        full: float = RESOLUTION_FULL_SIDE) -> float:
+    """The `low_resolution` severity in [0, 1] of a photo's original size: non-increasing in each side."""
+    side = math.sqrt(max(1, width) * max(1, height))
+    return float(min(1.0, max(0.0, math.log(full / side) / math.log(full / low))))
 
 
 def issue_cap(severities: dict[str, float]) -> float:
@@ -37,7 +56,7 @@ def issue_cap(severities: dict[str, float]) -> float:
 
 def combine(perceived_quality: float | None, composition: float | None, heuristic: float,
             severities: dict[str, float], quality_weight: float = QUALITY_WEIGHT,
-            tilt_weight: float | None = TILT_WEIGHT) -> float:
+            tilt_weight: float | None = TILT_WEIGHT, resolution_weight: float = RESOLUTION_WEIGHT) -> float:
     """The photo's score in [0, 1]; non-decreasing in each part and non-increasing in each severity.
 
     With `tilt_weight` None the tilt caps like any other issue (the score before the level detector)."""
@@ -47,7 +66,10 @@ def combine(perceived_quality: float | None, composition: float | None, heuristi
         return heuristic
     total = sum(w for w, _ in parts)
     base = sum(w * v for w, v in parts) / total if total > 0 else parts[-1][1]
-    if tilt_weight is None:
-        return min(1.0, max(0.0, min(base, issue_cap(severities))))
-    capped = min(base, issue_cap({name: s for name, s in severities.items() if name != TILT_ISSUE}))
-    return min(1.0, max(0.0, capped * (1.0 - tilt_weight * severities.get(TILT_ISSUE, 0.0))))
+    factors = {RESOLUTION_ISSUE: resolution_weight}
+    if tilt_weight is not None:
+        factors[TILT_ISSUE] = tilt_weight
+    capped = min(base, issue_cap({name: s for name, s in severities.items() if name not in factors}))
+    for name, weight in factors.items():
+        capped *= 1.0 - weight * severities.get(name, 0.0)
+    return min(1.0, max(0.0, capped))

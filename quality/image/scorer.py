@@ -32,7 +32,7 @@ from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
 from quality.image.level import LevelHead, level_features, tilt_severity
 from quality.image.perceived_quality import PerceivedQualityHead
-from quality.image.photo_score import combine
+from quality.image.photo_score import RESOLUTION_ISSUE, combine, resolution_severity
 from quality.model_store import ModelStore
 from quality.schemas import CompositionScore, ImageComposition
 
@@ -149,6 +149,8 @@ class CompositionScorer:
         composition = assessment.composition
         if photo.tilt_probability is not None:
             composition = with_severity(composition, "tilted_horizon", tilt_severity(photo.tilt_probability))
+        composition = with_severity(composition, RESOLUTION_ISSUE,
+                                    resolution_severity(photo.image.width, photo.image.height))
         perceived = photo.perceived_quality
         update = {"heuristic_score": composition.score,
                   "perceived_quality": None if perceived is None else round(perceived, 4)}
