@@ -262,11 +262,8 @@ class MicroBatcher:
             outcomes = self.service.score_prepared_each([item.prepared for item in batch])
         except Exception as error:  # never expected: fail the batch's posts rather than the worker
             outcomes = [error] * len(batch)
-        for item, outcome in zip(batch, outcomes):
-            if isinstance(outcome, Exception):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
+        # Counted before any caller is answered: a caller (or /metrics read after its answer) always
+        # sees its own batch counted.
         self.batch_sizes[len(batch)] += 1
         self.posts_scored += len(batch)
         if self.on_batch is not None:
@@ -274,3 +271,8 @@ class MicroBatcher:
                 self.on_batch(len(batch), time.perf_counter() - started)
             except Exception:  # metrics must never stop the worker
                 log.exception("batch observer failed")
+        for item, outcome in zip(batch, outcomes):
+            if isinstance(outcome, Exception):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)

@@ -133,6 +133,22 @@ def test_concurrent_posts_get_the_results_they_get_alone(service, photo_b64, oth
     assert max(batcher.batch_sizes) > 1, batcher.batch_sizes
 
 
+def test_a_batch_is_counted_before_any_of_its_callers_is_answered(service):
+    """A caller that reads the counters (or /metrics) right after its answer sees its own batch:
+    the worker counts a batch before it resolves the batch's futures (a done-callback runs in the
+    worker at the moment of resolving, so it reads the counters exactly then)."""
+    seen: list[tuple[int, int]] = []
+    gated = GatedService(service)
+    with MicroBatcher(gated, max_batch=32, max_wait_ms=0) as batcher:
+        held = hold_worker(batcher, gated)  # the worker waits, so the callback is in place before the answer
+        future = batcher.submit(Post(id="c1", text="首保5000公里，记得带保养手册。"))
+        future.add_done_callback(lambda _: seen.append((batcher.posts_scored, sum(batcher.batch_sizes.values()))))
+        gated.gate.set()
+        held.result(timeout=60)
+        future.result(timeout=60)
+    assert seen == [(2, 2)]  # the held post's batch and this one
+
+
 def test_posts_queued_while_the_worker_is_busy_form_one_batch(service):
     gated = GatedService(service)
     with MicroBatcher(gated, max_batch=32, max_wait_ms=0) as batcher:
