@@ -14,16 +14,16 @@ from PIL import Image, ImageFilter
 
 from api.cli import main
 from eval.metrics import rated_pairs_accuracy
-from quality.image.photo_score import (ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, RESOLUTION_FULL_SIDE,
-                                      RESOLUTION_ISSUE, RESOLUTION_LOW_SIDE, RESOLUTION_WEIGHT, TILT_ISSUE, TILT_WEIGHT,
-                                      combine, issue_cap, resolution_severity)
+from quality.image.photo_score import (CAPPING, ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, RESOLUTION_FULL_SIDE,
+                                      RESOLUTION_ISSUE, RESOLUTION_LOW_SIDE, RESOLUTION_WEIGHT, TECHNICAL_ISSUES,
+                                      TILT_ISSUE, TILT_WEIGHT, combine, issue_cap, resolution_severity)
 from quality.schemas import ImageInput, Post
 from tests.conftest import b64, encode_image
 from tests.test_image_composition import scene
 
 unit = st.floats(0.0, 1.0)
-severities = st.dictionaries(st.sampled_from(["blurry", "too_dark", "tilted_horizon", "noisy", "low_resolution"]), unit,
-                             max_size=3)
+severities = st.dictionaries(st.sampled_from(["blurry", "underexposed", "cluttered", "tilted_horizon", "noisy",
+                                             "low_resolution"]), unit, max_size=3)
 
 
 @settings(max_examples=200, deadline=None)
@@ -50,7 +50,18 @@ def test_parts_weigh_as_documented_and_a_missing_part_leaves_the_other():
 def test_only_a_severe_named_issue_caps_the_score():
     assert issue_cap({"blurry": ISSUE_CAP_FROM - 0.01}) == 1.0
     assert issue_cap({"blurry": 1.0, "tilted_horizon": 0.7}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
-    assert combine(0.9, 0.9, 0.5, {"too_dark": 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+    assert combine(0.9, 0.9, 0.5, {"underexposed": 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+
+
+def test_only_technical_issues_cap_the_served_score():
+    """The checks' composition readings (clutter, a subject at the edge) no longer cap: on dev they
+    capped good photos and lost their cap in worse copies (docs/photo-score.md "Resolution")."""
+    assert CAPPING == "technical" and "cluttered" not in TECHNICAL_ISSUES and "blurry" in TECHNICAL_ISSUES
+    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
+    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0, "subject_cut_off": 0.9}) == pytest.approx(base)
+    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0}, capping="all") == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+    for issue in TECHNICAL_ISSUES:
+        assert combine(0.9, 0.9, 0.5, {issue: 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
 
 
 def test_the_tilt_takes_a_share_off_instead_of_capping():
@@ -60,8 +71,9 @@ def test_the_tilt_takes_a_share_off_instead_of_capping():
     # a severe issue of another kind still caps, and the tilt's share comes off the cap
     assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0, "blurry": 1.0}) == pytest.approx(
         (1 - ISSUE_CAP_WEIGHT) * (1 - TILT_WEIGHT))
-    # the score before the level detector: the tilt capped like any issue
-    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, tilt_weight=None) == pytest.approx(1 - ISSUE_CAP_WEIGHT)
+    # the score before the level detector (every issue capping then): the tilt capped like any issue
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, tilt_weight=None, capping="all") == pytest.approx(
+        1 - ISSUE_CAP_WEIGHT)
 
 
 def test_the_resolution_takes_a_share_off_and_never_rises_as_a_photo_shrinks():

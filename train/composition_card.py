@@ -118,7 +118,7 @@ that never saw it (first copy per family):
 
 One degraded copy per family per held-out photo, both sides saved as JPEG quality 92, scored
 through `QualityService` (decode, both networks, heads, named-issue cap, the level detector's tilt, the
-resolution); this is the photo score (since 2026-12-07 with the resolution factor and Q 0.7:
+resolution); this is the photo score (since 2026-12-07 with the resolution factor, Q 0.7 and only technical issues capping:
 docs/photo-score.md "Resolution"), the v0 hand-set checks alone in brackets:
 
     python -m train.composition pairs --out /tmp/heldout_pairs

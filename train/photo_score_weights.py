@@ -14,7 +14,8 @@ Every photo is scored once by the service with the level detector switched off; 
 detector's tilt probability are kept, and the photo score is recomputed for each Q in a grid and
 each tilt map (the probability at which the severity starts and is full; "off" = the checks'
 tilt alone) and each resolution map (the geometric-mean side at which the severity is full, the
-side from which it is 0, and its weight; "off" = no resolution factor). Two things are read per setting:
+side from which it is 0, and its weight; "off" = no resolution factor) and each capping (every named
+issue of severity >= 0.6 caps, or only those of technical quality). Two things are read per setting:
 - on the team's ratings (dev rows only): Spearman and pairwise accuracy against the ratings,
   for car and non-car photos;
 - on the pairs (a photo above its degraded copy): the share of pairs ordered right, worst
@@ -23,7 +24,7 @@ The setting to ship is the one with the best dev ratings among those keeping eve
 >= 0.90 for car and non-car photos; when none does, among those within TIE of the best mean of the two
 pairwise accuracies (differently rated photos; a photo and its worse copy), the one nearest the
 served setting: Q nearest the served Q, then the smallest tilt weight, then the latest start, then the
-smallest resolution weight, then the smallest full side. It is then written into
+smallest resolution weight, then the smallest full side, then the served capping. It is then written into
 quality/image/photo_score.py and quality/image/level.py by hand.
 """
 
@@ -39,7 +40,8 @@ import numpy as np
 from eval.metrics import graded_metrics, rated_pairs_accuracy
 from quality.image.level import level_features, tilt_severity
 from quality.image.composition import ISSUE_MIN_SEVERITY
-from quality.image.photo_score import QUALITY_WEIGHT, RESOLUTION_ISSUE, TILT_ISSUE, combine, resolution_severity
+from quality.image.photo_score import (CAPPING, QUALITY_WEIGHT, RESOLUTION_ISSUE, TILT_ISSUE, combine,
+                                      resolution_severity)
 
 GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
 # Settings whose mean pairwise accuracy is within this of the best are tied: one standard error of the
@@ -57,6 +59,8 @@ TILT_MAPS = (None, ("cap", 0.5, 1.0), ("cap", 0.7, 1.0),
 # and the score is multiplied by (1 - weight x severity). None: no resolution factor (the score before it).
 RESOLUTION_MAPS = (None, *((128, full, weight) for full in (480, 720, 1080, 1440, 2160)
                            for weight in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)))
+# Which named issues cap the score: every one, or only those of technical quality (quality.image.photo_score).
+CAPPINGS = ("all", "technical")
 
 
 def photo_parts(service, level, path: Path) -> dict:
@@ -86,7 +90,8 @@ def resolution_change(resolution_map: tuple | None) -> tuple[float, float]:
     return (0.0, 0.0) if resolution_map is None else (resolution_map[2], resolution_map[1])
 
 
-def score(parts: dict, q: float, tilt_map: tuple | None = None, resolution_map: tuple | None = None) -> float:
+def score(parts: dict, q: float, tilt_map: tuple | None = None, resolution_map: tuple | None = None,
+          capping: str = "all") -> float:
     issues = dict(parts["issues"])
     resolution_weight = 0.0
     if resolution_map is not None:  # as the scorer adds it: named (and so counted) from ISSUE_MIN_SEVERITY
@@ -95,11 +100,11 @@ def score(parts: dict, q: float, tilt_map: tuple | None = None, resolution_map: 
         resolution_weight = resolution_map[2]
     if tilt_map is None:
         return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=None,
-                       resolution_weight=resolution_weight)
+                       resolution_weight=resolution_weight, capping=capping)
     issues[TILT_ISSUE] = max(issues.get(TILT_ISSUE, 0.0), tilt_severity(parts["tilt"], *tilt_map[1:3]))
     weight = tilt_map[3] if tilt_map[0] == "factor" else None
     return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=weight,
-                   resolution_weight=resolution_weight)
+                   resolution_weight=resolution_weight, capping=capping)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,16 +152,17 @@ def main(argv: list[str] | None = None) -> None:
     print("the photo's size alone (geometric-mean side) against the dev ratings: " + ", ".join(
         f"{name} Spearman {graded_metrics(labels[mask], sides[mask])['spearman']:.3f}"
         for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non-car", ~is_car))))
-    for q, tilt_map, resolution_map in [(q, m, r) for r in RESOLUTION_MAPS for m in TILT_MAPS for q in GRID]:
-        scores = np.array([score(r["parts"], q, tilt_map, resolution_map) for r in rated])
-        figures = {"q": q, "tilt_map": tilt_map, "resolution_map": resolution_map}
+    settings = [(q, m, r, c) for c in CAPPINGS for r in RESOLUTION_MAPS for m in TILT_MAPS for q in GRID]
+    for q, tilt_map, resolution_map, capping in settings:
+        scores = np.array([score(r["parts"], q, tilt_map, resolution_map, capping) for r in rated])
+        figures = {"q": q, "tilt_map": tilt_map, "resolution_map": resolution_map, "capping": capping}
         for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non_car", ~is_car)):
             figures[f"ratings_{name}_spearman"] = round(graded_metrics(labels[mask], scores[mask])["spearman"], 4)
             figures[f"ratings_{name}_pairwise"] = round(rated_pairs_accuracy(labels[mask], scores[mask])["pairwise"], 4)
         right: dict[str, list[bool]] = {}
         for pair in pairs:
-            better = score(cache[pair["better"]], q, tilt_map, resolution_map)
-            worse = score(cache[pair["worse"]], q, tilt_map, resolution_map)
+            better = score(cache[pair["better"]], q, tilt_map, resolution_map, capping)
+            worse = score(cache[pair["worse"]], q, tilt_map, resolution_map, capping)
             right.setdefault(pair["group"], []).append(better > worse)
         groups = {g: round(float(np.mean(v)), 4) for g, v in sorted(right.items())}
         figures["pairs_worst_group"] = min(groups.items(), key=lambda kv: kv[1])
@@ -175,14 +181,16 @@ def main(argv: list[str] | None = None) -> None:
         top = max(g["mean_pairwise"] for g in grid)
         near = [g for g in grid if g["mean_pairwise"] >= top - TIE]
         best = min(near, key=lambda g: (abs(g["q"] - QUALITY_WEIGHT), *tilt_change(g["tilt_map"]),
-                                        *resolution_change(g["resolution_map"])))
+                                        *resolution_change(g["resolution_map"]), g["capping"] != CAPPING))
     print(f"{len(passing)} of {len(grid)} settings keep every family >= 0.90")
     if best["resolution_map"] and best["resolution_map"][2] == max(m[2] for m in RESOLUTION_MAPS if m):
         print("note: the chosen resolution weight is the largest in the grid")
-    print(f"chosen Q = {best['q']}, tilt map {best['tilt_map']}, resolution map {best['resolution_map']}: "
+    print(f"chosen Q = {best['q']}, tilt map {best['tilt_map']}, resolution map {best['resolution_map']}, "
+          f"capping {best['capping']}: "
           f"{json.dumps(best)}")
     if args.out:
-        args.out.write_text(json.dumps({"grid": grid, "chosen": [best["q"], best["tilt_map"], best["resolution_map"]],
+        args.out.write_text(json.dumps({"grid": grid, "chosen": [best["q"], best["tilt_map"], best["resolution_map"],
+                                                                 best["capping"]],
                                         "dev_rows": len(rated),
                                         "pairs": len(pairs)}, indent=2) + "\n", encoding="utf-8")
 
