@@ -10,16 +10,18 @@
 - the named issues (quality.image.composition): hand-set checks a member can act on; one of
   technical quality (TECHNICAL_ISSUES: exposure, blur, noise, contrast) at severity >= ISSUE_CAP_FROM
   caps the score, so a badly blurred or dark photo cannot rank high on the strength of the other
-  part; the checks' composition readings (clutter, subject placement) are reported, not capping. The tilt (`tilted_horizon`, raised to the learned level
-  detector's reading, quality.image.level) lowers the score by a factor instead: a crop of a
-  tilted photo is as tilted as the photo, and a cap would tie the two.
+  part; the checks' composition readings (clutter, subject placement) are reported, not capping.
+  The tilt (`tilted_horizon`, raised to the learned level detector's reading, quality.image.level)
+  lowers the score by a factor instead: a crop of a tilted photo is as tilted as the photo, and a
+  cap would tie the two.
 - the resolution (`low_resolution`, `resolution_severity`): fewer pixels show less of the scene's
   detail, and the team's rater marked small photos down (dev ratings); it too lowers the score by a
   factor. It reads the pixel count only: an enlarged copy of a small photo is not caught by it.
 Where a part is not deployed the other stands alone; with neither, the checks' own score.
 Q and the cap were chosen on the team's dev ratings and validation photos, TILT_WEIGHT (and Q again)
 on the dev ratings and pairs of photos no head trained on, the resolution's range and weight, which
-issues cap (and Q a third time) on the same: docs/photo-score.md gives the figures and what the score does not measure.
+issues cap (and Q a third time) on the same: docs/photo-score.md gives the figures and what the
+score does not measure.
 """
 
 from __future__ import annotations
