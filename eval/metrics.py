@@ -58,6 +58,9 @@ def graded_metrics(labels: np.ndarray, scores: np.ndarray, ordinal: bool = True)
     (a 0-100 grade given in steps of 10 has 11 integer levels but is a continuous scale)."""
     labels = np.asarray(labels, dtype=float)
     scores = np.asarray(scores, dtype=float)
+    if len(labels) < 2 or np.ptp(labels) == 0 or np.ptp(scores) == 0:
+        # A constant side (one photo size, one grade) has no correlation: None, never NaN in a report.
+        return {"n": int(len(labels)), "spearman": None, "pearson": None, "kendall": None}
     out = {
         "n": int(len(labels)),
         "spearman": float(stats.spearmanr(labels, scores).statistic),

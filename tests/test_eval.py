@@ -26,6 +26,8 @@ def test_metric_functions_on_known_values():
     assert binary_metrics(labels, np.array([0.9, 0.8, 0.2, 0.1]))["accuracy"] == 0.0
     assert expected_calibration_error(np.array([1, 1, 0, 0]), np.array([1.0, 1.0, 0.0, 0.0])) == 0.0
     assert graded_metrics(np.array([1, 2, 3, 4, 5]), np.array([0.1, 0.2, 0.3, 0.4, 0.5]))["spearman"] == pytest.approx(1.0)
+    constant = graded_metrics(np.array([1, 2, 3, 4, 5]), np.full(5, 0.5))
+    assert constant["spearman"] is None and constant["pearson"] is None and constant["kendall"] is None
     assert pairwise_accuracy(np.array([2.0, 1.0]), np.array([1.0, 2.0]))["pairwise_accuracy"] == 0.5
 
 

@@ -166,6 +166,8 @@ def test_eval_photo_quality_reports_every_part_and_the_worst_group_first(tmp_pat
     for key in ("spearman", "pearson", "kendall", "pairwise"):
         assert key in report["model"]
     assert {"perceived_quality", "composition_only", "heuristic_v0", "photo_size"} <= set(report["baselines"])
+    # every made-up photo has one size: size alone has no correlation, reported as null (valid JSON), not NaN
+    assert report["baselines"]["photo_size"]["spearman"] is None and "NaN" not in captured.out
     assert report["model"]["spearman"] > 0.5  # blur is what the made-up judge rates, and every part sees it
     groups = report["groups"]
     assert sorted(g["group"] for g in groups) == ["city", "landscape"]
