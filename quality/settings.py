@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0)
     # BLAS / onnxruntime threads per process; the machines this targets have 2 cores.
     threads: int = Field(2, ge=1)
+    # onnxruntime threads of each photo network. A photo's two networks and its hand-set checks
+    # run side by side (quality.image.scorer), so one thread each keeps 2 cores busy without
+    # oversubscribing them: one 1080p photo in process 74 ms against 103 ms with 2 threads each
+    # (docs/performance.md "Photo threads").
+    photo_threads: int = Field(1, ge=1)
     # glibc malloc arenas the process may keep (quality.memory); 0 leaves glibc's default of
     # 8 per core, which lets concurrent photo requests each keep a photo's worth of freed memory.
     malloc_arenas: int = Field(2, ge=0)

@@ -36,7 +36,7 @@ from quality.artifacts import sha256_file
 from quality.settings import Settings
 
 # Settings that do not change a result (where and how it runs); every other one is in a job's key.
-NOT_IN_KEY = {"host", "port", "max_in_flight", "threads", "state_dir", "database_url", "ranking_bootstrap",
+NOT_IN_KEY = {"host", "port", "max_in_flight", "threads", "photo_threads", "state_dir", "database_url", "ranking_bootstrap",
               "ranking_top_k", "cache_dir", "data_dir", "verify_checksums"}
 
 

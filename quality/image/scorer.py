@@ -216,11 +216,11 @@ def _build_network(store: ModelStore) -> PhotoNetwork:
 
     settings = store.settings
     return PhotoNetwork(ensure_effnet_onnx(settings.cache_dir, weights=store.path(NETWORK_NAME)),
-                        threads=settings.threads)
+                        threads=settings.photo_threads)
 
 
 def _build_quality_features(store: ModelStore):
     from quality.image.quality_features import PhotoQualityFeatures
 
     settings = store.settings
-    return PhotoQualityFeatures(settings.cache_dir, threads=settings.threads, weights=store.path(NETWORK_NAME))
+    return PhotoQualityFeatures(settings.cache_dir, threads=settings.photo_threads, weights=store.path(NETWORK_NAME))
