@@ -107,12 +107,12 @@ def test_extra_training_replies_are_valid_and_never_repeat_an_evaluation_reply()
     assert check_extra(extra + [leaked], replies) == ["leak-1: repeats a reply of replies.jsonl"]
 
 
-@pytest.mark.parametrize("name", ["dev2", "dev3"])
+@pytest.mark.parametrize("name", ["dev2", "dev3", "test2"])
 def test_each_blind_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_other_files(name):
-    from train.reply_data import BLIND_DEV_SETS, EXTRA, beside, check_blind_dev, read_rows
+    from train.reply_data import BLIND_SETS, EXTRA, beside, check_blind_dev, read_rows
 
-    others = beside(name, read_rows(OUT), read_rows(EXTRA), {n: read_rows(path) for n, path in BLIND_DEV_SETS.items()})
-    dev = read_rows(BLIND_DEV_SETS[name])
+    others = beside(name, read_rows(OUT), read_rows(EXTRA), {n: read_rows(path) for n, path in BLIND_SETS.items()})
+    dev = read_rows(BLIND_SETS[name])
     assert len(dev) >= 200 and not check_blind_dev(dev, others, name)
     assert {row["label"] for row in dev} == {"uncivil", "neutral", "constructive"}
     assert {row["split"] for row in dev} == {name}
@@ -126,11 +126,11 @@ def test_each_blind_dev_set_is_valid_and_shares_no_thread_or_reply_with_the_othe
         "v-leak: repeats a reply of another file"]
 
 
-@pytest.mark.parametrize("name", ["dev2", "dev3"])
+@pytest.mark.parametrize("name", ["dev2", "dev3", "test2"])
 def test_adding_extra_rows_drops_a_reply_of_a_blind_dev_set(tmp_path, name):
-    from train.reply_data import BLIND_DEV_SETS, add_extra, read_rows
+    from train.reply_data import BLIND_SETS, add_extra, read_rows
 
-    dev_row = read_rows(BLIND_DEV_SETS[name])[0]
+    dev_row = read_rows(BLIND_SETS[name])[0]
     part = tmp_path / "part.jsonl"
     new = {**dev_row, "id": "x-0001", "thread": "x-t001", "text": "新写的一条回复，谁都没见过"}
     part.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in

@@ -1,7 +1,7 @@
 """Assemble the team's labelled car-community replies into `data/replies/replies.jsonl`, with the split.
 
     python -m train.reply_data [--check] [--write-splits] [--assemble PARTS] [--add-extra FILE ...]
-                               [--add-dev2 FILE ...] [--add-dev3 FILE ...]
+                               [--add-dev2 FILE ...] [--add-dev3 FILE ...] [--add-test2 FILE ...]
 
 Split rule, fixed once: a thread (a parent and all its replies) goes to train, dev or test by the
 sha256 of "replies-v1:<thread id>": the first 8 hex digits as a fraction below 0.5 → train, below
@@ -13,7 +13,9 @@ files (how it was first made; the parts are not kept: see data/replies/README.md
 appends training-only rows to `extra_train.jsonl`, dropping any whose text is already an evaluation
 (or training) reply of `replies.jsonl`, so the extra file can never leak a dev or test reply;
 `--add-dev2` / `--add-dev3` write the second / third dev set, `dev2.jsonl` / `dev3.jsonl` (new
-threads written blind, every row `split: dev2` / `dev3`), dropping any text of the other files.
+threads written blind, every row `split: dev2` / `dev3`), and `--add-test2` the second test set,
+`test2.jsonl` (the same, `split: test2`; never used to fit or choose), dropping any text of the
+other files.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from quality.settings import PROJECT_ROOT
 DATA_DIR = PROJECT_ROOT / "data" / "replies"
 OUT = DATA_DIR / "replies.jsonl"
 EXTRA = DATA_DIR / "extra_train.jsonl"
-# Written blind on new threads, after the first split.
-BLIND_DEV_SETS = {name: DATA_DIR / f"{name}.jsonl" for name in ("dev2", "dev3")}
+# Written blind on new threads, after the first split: two dev sets and a second test set.
+BLIND_SETS = {name: DATA_DIR / f"{name}.jsonl" for name in ("dev2", "dev3", "test2")}
+BLIND_SET_ROLES = {"dev2": "the second dev set", "dev3": "the third dev set", "test2": "the second test set"}
 LABELS = ("uncivil", "neutral", "constructive")
 UNCIVIL_KINDS = ("insult", "profanity", "belittling", "dismissing_newcomer", "mocking_work", "sarcasm",
                  "attack_on_disagreement", "stereotype")
@@ -110,7 +113,7 @@ def check_extra(extra: list[dict], replies: list[dict]) -> list[str]:
 
 
 def check_blind_dev(dev: list[dict], others: list[dict], name: str = "dev2") -> list[str]:
-    """A blind dev set (`name`: dev2, dev3): valid rows, `split: <name>`, one parent per thread, ids and
+    """A blind set (`name`: dev2, dev3, test2): valid rows, `split: <name>`, one parent per thread, ids and
     threads its own, no text of the other files (`others`: replies.jsonl, extra_train.jsonl, the
     other blind dev sets)."""
     errors = [f"{row.get('id')}: {problem}" for row in dev for problem in problems({**row, "split": None})
@@ -126,12 +129,12 @@ def check_blind_dev(dev: list[dict], others: list[dict], name: str = "dev2") -> 
 
 
 def beside(name: str, rows: list[dict], extra: list[dict], blind: dict[str, list[dict]]) -> list[dict]:
-    """The rows blind dev set `name` must share no id, thread or reply with: every other file's."""
+    """The rows blind set `name` must share no id, thread or reply with: every other file's."""
     return rows + extra + [row for other, dev in blind.items() if other != name for row in dev]
 
 
 def read_blind_dev(name: str) -> list[dict]:
-    path = BLIND_DEV_SETS[name]
+    path = BLIND_SETS[name]
     return read_rows(path) if path.is_file() else []
 
 
@@ -153,7 +156,7 @@ def add_extra(parts: list[Path], replies: list[dict]) -> tuple[list[dict], int]:
     """The extra file with the parts' rows appended; rows repeating any text seen so far (in
     replies.jsonl, the extra file or a blind dev set) are dropped."""
     extra = read_rows(EXTRA)
-    blind = [row for name in BLIND_DEV_SETS for row in read_blind_dev(name)]
+    blind = [row for name in BLIND_SETS for row in read_blind_dev(name)]
     added, dropped = unseen_rows(parts, replies + extra + blind, "train")
     return extra + added, dropped
 
@@ -177,19 +180,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-splits", action="store_true", help="also write dev.jsonl and test.jsonl")
     parser.add_argument("--add-extra", type=Path, nargs="+", default=None, metavar="FILE",
                         help="append these training-only rows to extra_train.jsonl")
-    for name, ordinal in (("dev2", "second"), ("dev3", "third")):
+    for name, role in BLIND_SET_ROLES.items():
         parser.add_argument(f"--add-{name}", type=Path, nargs="+", default=None, metavar="FILE",
-                            help=f"write these rows as the {ordinal} dev set, {name}.jsonl (dropping texts seen elsewhere)")
+                            help=f"write these rows as {role}, {name}.jsonl (dropping texts seen elsewhere)")
     args = parser.parse_args(argv)
     rows = assemble(args.assemble) if args.assemble is not None else read_rows(OUT)
     extra, dropped = add_extra(args.add_extra, rows) if args.add_extra else (read_rows(EXTRA), 0)
-    blind = {name: read_blind_dev(name) for name in BLIND_DEV_SETS}
-    added_blind = [name for name in BLIND_DEV_SETS if getattr(args, f"add_{name}")]
+    blind = {name: read_blind_dev(name) for name in BLIND_SETS}
+    added_blind = [name for name in BLIND_SETS if getattr(args, f"add_{name}")]
     for name in added_blind:
         blind[name], dropped_blind = unseen_rows(getattr(args, f"add_{name}"), beside(name, rows, extra, blind), name)
         print(f"{name}.jsonl: {len(blind[name])} rows ({dropped_blind} dropped: their text was already elsewhere)")
     errors = check(rows) + check_extra(extra, rows)
-    errors += [error for name in BLIND_DEV_SETS
+    errors += [error for name in BLIND_SETS
                for error in check_blind_dev(blind[name], beside(name, rows, extra, blind), name)]
     if errors:
         print("\n".join(errors[:50]), file=sys.stderr)
@@ -198,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.add_extra:
         outputs[EXTRA] = extra
         print(f"extra_train.jsonl: {len(extra)} rows ({dropped} dropped: their text was already there)")
-    outputs.update({BLIND_DEV_SETS[name]: blind[name] for name in added_blind})
+    outputs.update({BLIND_SETS[name]: blind[name] for name in added_blind})
     if args.write_splits:
         outputs.update({DATA_DIR / f"{split}.jsonl": [row for row in rows if row["split"] == split]
                         for split in ("dev", "test")})
