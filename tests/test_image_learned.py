@@ -114,7 +114,8 @@ def test_service_reports_learned_score_car_evidence_and_subject(service, photo):
     x0, y0, x1, y1 = result.subject_box
     assert 0.0 <= x0 < x1 <= 1.0 and 0.0 <= y0 < y1 <= 1.0
     assert result.score == pytest.approx(combine(result.perceived_quality, result.learned_score,
-                                                 result.heuristic_score, result.issue_severity), abs=1e-3)
+                                                 result.heuristic_score, result.issue_severity,
+                                                 service.scorers["composition"].weights), abs=1e-3)
 
 
 def _held_out_names(every: int) -> list[str]:

@@ -8,11 +8,12 @@ from PIL import Image, ImageDraw
 
 from quality.image.composition import ISSUE_MIN_SEVERITY, PENALTY_WEIGHTS, with_severity
 from quality.image.degrade import rotated
-from quality.image.level import (FEATURE_DIM, LOG_FLOOR, TILT_PROBABILITY_FULL, TILT_PROBABILITY_START, LevelHead,
-                                 level_features, tilt_severity)
-from quality.image.photo_score import TILT_ISSUE, TILT_WEIGHT, combine
+from quality.image.level import FEATURE_DIM, LOG_FLOOR, LevelHead, level_features
+from quality.image.photo_score import TILT_ISSUE, combine
 from quality.schemas import ImageComposition, ImageInput, Post
 from tests.conftest import b64, encode_image
+
+from tests.test_photo_score import SERVED  # noqa: E402  (the served photo-score weights)
 
 # Where the dominant deviation from the axes sits in the feature vector: after the 512-px histogram,
 # the (angle, strength, angle x strength) of its top-10 % edges.
@@ -76,14 +77,6 @@ def test_a_head_for_other_features_is_refused():
         LevelHead({}, {"feature_dim": FEATURE_DIM + 1, "max_depth": 1})
 
 
-def test_tilt_severity_ramps_between_its_cut_offs():
-    assert tilt_severity(TILT_PROBABILITY_START) == 0.0
-    assert tilt_severity(TILT_PROBABILITY_FULL) == 1.0
-    assert tilt_severity(0.0) == 0.0 and tilt_severity(1.0) == 1.0
-    middle = (TILT_PROBABILITY_START + TILT_PROBABILITY_FULL) / 2
-    assert tilt_severity(middle) == pytest.approx(0.5)
-
-
 def composition(**severities: float) -> ImageComposition:
     issues = sorted(severities, key=lambda n: -severities[n] * PENALTY_WEIGHTS[n])
     return ImageComposition(index=0, score=0.8, issues=issues, issue_severity=severities, width=10, height=10,
@@ -126,7 +119,7 @@ def test_the_served_head_finds_a_turned_facade_more_tilted(served_head, seed):
     level = served_head.probability(level_features(np.asarray(facade(seed=seed))))[0]
     turned = served_head.probability(level_features(np.asarray(rotated(facade(seed=seed), 9.0)[0])))[0]
     assert turned > level
-    assert turned > TILT_PROBABILITY_START > level
+    assert turned > SERVED.tilt_probability_start > level
 
 
 def test_the_service_names_the_tilt_the_detector_sees(service, served_head):
@@ -138,8 +131,9 @@ def test_the_service_names_the_tilt_the_detector_sees(service, served_head):
     assert "tilted_horizon" in turned.issues
     assert turned.issue_severity["tilted_horizon"] > level.issue_severity.get("tilted_horizon", 0.0)
     # the tilt takes its share off what the photo would score level (a drawing's learned parts may
-    # rank the turned copy higher: the share is at most TILT_WEIGHT)
+    # rank the turned copy higher: the share is at most the weights' tilt_weight)
     untilted = combine(turned.perceived_quality, turned.learned_score, turned.heuristic_score,
-                       {k: v for k, v in turned.issue_severity.items() if k != TILT_ISSUE})
-    assert turned.score == pytest.approx(untilted * (1 - TILT_WEIGHT * turned.issue_severity[TILT_ISSUE]), abs=1e-3)
+                       {k: v for k, v in turned.issue_severity.items() if k != TILT_ISSUE}, SERVED)
+    assert turned.score == pytest.approx(
+        untilted * (1 - SERVED.tilt_weight * turned.issue_severity[TILT_ISSUE]), abs=1e-3)
     assert turned.score < untilted

@@ -14,13 +14,16 @@ from PIL import Image, ImageFilter
 
 from api.cli import main
 from eval.metrics import rated_pairs_accuracy
-from quality.image.photo_score import (CAPPING, ISSUE_CAP_FROM, ISSUE_CAP_WEIGHT, QUALITY_WEIGHT, RESOLUTION_FULL_SIDE,
-                                      RESOLUTION_ISSUE, RESOLUTION_LOW_SIDE, RESOLUTION_WEIGHT, TECHNICAL_ISSUES,
-                                      TILT_ISSUE, TILT_WEIGHT, combine, issue_cap, resolution_severity)
+from quality.image.photo_score import (RESOLUTION_ISSUE, TECHNICAL_ISSUES, TILT_ISSUE, PhotoScoreWeights, combine,
+                                      issue_cap)
 from quality.schemas import ImageInput, Post
+from quality.settings import get_settings
 from tests.conftest import b64, encode_image
 from tests.test_image_composition import scene
 
+# The served weights (models/photo-score/photo_score.json), as the service loads them.
+SERVED = PhotoScoreWeights.load(get_settings().models_dir / "photo-score" / "photo_score.json")
+Q = SERVED.quality_weight
 unit = st.floats(0.0, 1.0)
 severities = st.dictionaries(st.sampled_from(["blurry", "underexposed", "cluttered", "tilted_horizon", "noisy",
                                              "low_resolution"]), unit, max_size=3)
@@ -33,65 +36,99 @@ def test_the_score_never_rises_when_a_part_falls_or_an_issue_worsens(q, dq, c, d
     can only lower the photo's score (the property the degraded-copy test relies on)."""
     worse_issues = {k: max(v, issues.get(k, 0.0)) for k, v in extra.items()} | {
         k: v for k, v in issues.items() if k not in extra}
-    before = combine(q, c, heuristic, issues)
-    after = combine(q * dq, c * dc, heuristic, worse_issues)
-    assert 0.0 <= after <= before <= 1.0
+    for weights in (SERVED, SERVED.replace(capping="all", tilt_weight=None), SERVED.replace(quality_weight=0.2)):
+        before = combine(q, c, heuristic, issues, weights)
+        after = combine(q * dq, c * dc, heuristic, worse_issues, weights)
+        assert 0.0 <= after <= before <= 1.0
 
 
 def test_parts_weigh_as_documented_and_a_missing_part_leaves_the_other():
-    assert combine(0.8, 0.4, 0.1, {}, quality_weight=0.5) == pytest.approx(0.6)
-    assert combine(0.8, 0.4, 0.1, {}) == pytest.approx(QUALITY_WEIGHT * 0.8 + (1 - QUALITY_WEIGHT) * 0.4)
-    assert combine(0.8, 0.4, 0.1, {}, quality_weight=1.0) == pytest.approx(0.8)
-    assert combine(None, 0.4, 0.1, {}) == pytest.approx(0.4)  # no perceived-quality head: composition alone
-    assert combine(0.8, None, 0.1, {}) == pytest.approx(0.8)
-    assert combine(None, None, 0.1, {}) == pytest.approx(0.1)  # nothing learned: the checks' own score
+    assert combine(0.8, 0.4, 0.1, {}, SERVED.replace(quality_weight=0.5)) == pytest.approx(0.6)
+    assert combine(0.8, 0.4, 0.1, {}, SERVED) == pytest.approx(Q * 0.8 + (1 - Q) * 0.4)
+    assert combine(0.8, 0.4, 0.1, {}, SERVED.replace(quality_weight=1.0)) == pytest.approx(0.8)
+    assert combine(None, 0.4, 0.1, {}, SERVED) == pytest.approx(0.4)  # no perceived-quality head: composition alone
+    assert combine(0.8, None, 0.1, {}, SERVED) == pytest.approx(0.8)
+    assert combine(None, None, 0.1, {}, SERVED) == pytest.approx(0.1)  # nothing learned: the checks' own score
 
 
 def test_only_a_severe_named_issue_caps_the_score():
-    assert issue_cap({"blurry": ISSUE_CAP_FROM - 0.01}) == 1.0
-    assert issue_cap({"blurry": 1.0, "tilted_horizon": 0.7}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
-    assert combine(0.9, 0.9, 0.5, {"underexposed": 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+    cap_from, cap_weight = SERVED.issue_cap_from, SERVED.issue_cap_weight
+    assert issue_cap({"blurry": cap_from - 0.01}, SERVED) == 1.0
+    assert issue_cap({"blurry": 1.0, "tilted_horizon": 0.7}, SERVED) == pytest.approx(1.0 - cap_weight)
+    assert combine(0.9, 0.9, 0.5, {"underexposed": 1.0}, SERVED) == pytest.approx(1.0 - cap_weight)
 
 
 def test_only_technical_issues_cap_the_served_score():
     """The checks' composition readings (clutter, a subject at the edge) no longer cap: on dev they
     capped good photos and lost their cap in worse copies (docs/photo-score.md "Resolution")."""
-    assert CAPPING == "technical" and "cluttered" not in TECHNICAL_ISSUES and "blurry" in TECHNICAL_ISSUES
-    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
-    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0, "subject_cut_off": 0.9}) == pytest.approx(base)
-    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0}, capping="all") == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+    assert SERVED.capping == "technical" and "cluttered" not in TECHNICAL_ISSUES and "blurry" in TECHNICAL_ISSUES
+    base, capped = Q * 0.9 + (1 - Q) * 0.9, 1.0 - SERVED.issue_cap_weight
+    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0, "subject_cut_off": 0.9}, SERVED) == pytest.approx(base)
+    assert combine(0.9, 0.9, 0.5, {"cluttered": 1.0}, SERVED.replace(capping="all")) == pytest.approx(capped)
     for issue in TECHNICAL_ISSUES:
-        assert combine(0.9, 0.9, 0.5, {issue: 1.0}) == pytest.approx(1.0 - ISSUE_CAP_WEIGHT)
+        assert combine(0.9, 0.9, 0.5, {issue: 1.0}, SERVED) == pytest.approx(capped)
 
 
 def test_the_tilt_takes_a_share_off_instead_of_capping():
-    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
-    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}) == pytest.approx(base * (1 - TILT_WEIGHT))
-    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 0.5}) == pytest.approx(base * (1 - TILT_WEIGHT / 2))
+    base, tilt, capped = Q * 0.9 + (1 - Q) * 0.9, SERVED.tilt_weight, 1.0 - SERVED.issue_cap_weight
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, SERVED) == pytest.approx(base * (1 - tilt))
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 0.5}, SERVED) == pytest.approx(base * (1 - tilt / 2))
     # a severe issue of another kind still caps, and the tilt's share comes off the cap
-    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0, "blurry": 1.0}) == pytest.approx(
-        (1 - ISSUE_CAP_WEIGHT) * (1 - TILT_WEIGHT))
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0, "blurry": 1.0}, SERVED) == pytest.approx(capped * (1 - tilt))
     # the score before the level detector (every issue capping then): the tilt capped like any issue
-    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, tilt_weight=None, capping="all") == pytest.approx(
-        1 - ISSUE_CAP_WEIGHT)
+    before = SERVED.replace(tilt_weight=None, capping="all")
+    assert combine(0.9, 0.9, 0.5, {TILT_ISSUE: 1.0}, before) == pytest.approx(capped)
+
+
+def test_the_tilt_severity_ramps_between_the_weights_cut_offs():
+    start, full = SERVED.tilt_probability_start, SERVED.tilt_probability_full
+    assert SERVED.tilt_severity(start) == 0.0 and SERVED.tilt_severity(full) == 1.0
+    assert SERVED.tilt_severity(0.0) == 0.0 and SERVED.tilt_severity(1.0) == 1.0
+    assert SERVED.tilt_severity((start + full) / 2) == pytest.approx(0.5)
 
 
 def test_the_resolution_takes_a_share_off_and_never_rises_as_a_photo_shrinks():
-    base = QUALITY_WEIGHT * 0.9 + (1 - QUALITY_WEIGHT) * 0.9
-    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}) == pytest.approx(base * (1 - RESOLUTION_WEIGHT))
-    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0, TILT_ISSUE: 1.0}) == pytest.approx(
-        base * (1 - RESOLUTION_WEIGHT) * (1 - TILT_WEIGHT))
-    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}, resolution_weight=0.0) == pytest.approx(base)
-    assert resolution_severity(RESOLUTION_FULL_SIDE, RESOLUTION_FULL_SIDE) == 0.0
-    assert resolution_severity(4000, 3000) == 0.0
-    assert resolution_severity(RESOLUTION_LOW_SIDE, RESOLUTION_LOW_SIDE) == pytest.approx(1.0)
-    assert resolution_severity(10, 10) == 1.0
+    base, weight = Q * 0.9 + (1 - Q) * 0.9, SERVED.resolution_weight
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}, SERVED) == pytest.approx(base * (1 - weight))
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0, TILT_ISSUE: 1.0}, SERVED) == pytest.approx(
+        base * (1 - weight) * (1 - SERVED.tilt_weight))
+    assert combine(0.9, 0.9, 0.5, {RESOLUTION_ISSUE: 1.0}, SERVED.replace(resolution_weight=0.0)) == pytest.approx(base)
+    low, full = SERVED.resolution_low_side, SERVED.resolution_full_side
+    assert SERVED.resolution_severity(full, full) == 0.0
+    assert SERVED.resolution_severity(4000, 3000) == 0.0
+    assert SERVED.resolution_severity(low, low) == pytest.approx(1.0)
+    assert SERVED.resolution_severity(10, 10) == 1.0
     # every crop (fewer pixels on a side, the other kept) is at least as severe as its photo
     sides = [(w, h) for w in (64, 200, 320, 500, 640, 1080, 1920) for h in (48, 240, 480, 1080)]
     for w, h in sides:
         for scale in (0.4, 0.6, 0.8, 0.95):
-            assert resolution_severity(round(w * scale), round(h * scale)) >= resolution_severity(w, h)
-            assert resolution_severity(round(w * scale), h) >= resolution_severity(w, h)
+            assert SERVED.resolution_severity(round(w * scale), round(h * scale)) >= SERVED.resolution_severity(w, h)
+            assert SERVED.resolution_severity(round(w * scale), h) >= SERVED.resolution_severity(w, h)
+
+
+def test_weights_out_of_range_are_refused_with_the_field_named(tmp_path):
+    for change, field in (({"quality_weight": 1.5}, "quality_weight"), ({"capping": "some"}, "capping"),
+                          ({"tilt_probability_start": 1.0}, "tilt_probability_start"),
+                          ({"resolution_low_side": 2000}, "resolution_low_side")):
+        path = tmp_path / "photo_score.json"
+        path.write_text(json.dumps({**SERVED.as_dict(), **change}), encoding="utf-8")
+        with pytest.raises(ValueError, match=field):
+            PhotoScoreWeights.load(path)
+
+
+def test_the_weights_file_is_in_the_models_version(service, tmp_path):
+    """A change to the photo score's weights changes `versions.models` of every result, so a stored
+    score says which formula made it (the file is a manifest entry with its sha256)."""
+    from quality.manifest import load_manifest, models_version
+
+    manifest = load_manifest(get_settings().models_dir / "manifest.yaml")
+    entry = manifest.entry("photo-score")
+    assert entry.files[0].path == "photo-score/photo_score.json"
+    assert service.scorers["composition"].weights == SERVED
+    assert entry.version in service.scorers["composition"].version
+    changed = manifest.model_copy(deep=True)
+    changed.entry("photo-score").files[0].sha256 = "0" * 64
+    assert models_version(changed) != models_version(manifest)
 
 
 def test_the_service_names_a_small_photo_s_low_resolution(service):
@@ -101,10 +138,10 @@ def test_the_service_names_a_small_photo_s_low_resolution(service):
         return service.score(post).dimensions.composition.images[0]
 
     small, large = photo(240, 180), photo(1600, 1200)
-    assert small.issue_severity[RESOLUTION_ISSUE] == pytest.approx(resolution_severity(240, 180), abs=1e-4)
+    assert small.issue_severity[RESOLUTION_ISSUE] == pytest.approx(SERVED.resolution_severity(240, 180), abs=1e-4)
     assert RESOLUTION_ISSUE in small.issues and RESOLUTION_ISSUE not in large.issue_severity
     assert small.score == pytest.approx(combine(small.perceived_quality, small.learned_score, small.heuristic_score,
-                                                small.issue_severity), abs=1e-3)
+                                                small.issue_severity, SERVED), abs=1e-3)
 
 
 def test_rated_pairs_count_only_photos_rated_clearly_apart():
@@ -127,7 +164,7 @@ def test_the_service_gives_perceived_quality_and_composition_apart(service):
     for photo in (good, bad):
         assert 0.0 <= photo.perceived_quality <= 1.0 and 0.0 <= photo.learned_score <= 1.0
         assert photo.score == pytest.approx(combine(photo.perceived_quality, photo.learned_score,
-                                                    photo.heuristic_score, photo.issue_severity), abs=1e-3)
+                                                    photo.heuristic_score, photo.issue_severity, SERVED), abs=1e-3)
     assert bad.perceived_quality < good.perceived_quality and bad.score < good.score
     assert composition.perceived_quality is not None and composition.composition_only is not None
     assert service.store.entry("photo-quality-head").version in service.scorers["composition"].version
@@ -201,3 +238,25 @@ def test_train_photo_quality_fits_a_judge_and_writes_a_verified_versioned_model(
     assert main(["train", "photo-quality", "--data", str(tmp_path / "ratings.csv"), "--label-col", "score",
                  "--out-models-dir", str(tmp_path / "other")]) == 2
     assert "score" in capsys.readouterr().err
+
+
+def test_chosen_weights_are_written_with_their_manifest_entry(tmp_path):
+    """`train.photo_score_weights --write VERSION`: the file and its manifest entry change together,
+    the copy verifies, and the scorer built from it combines with the new weights."""
+    import shutil
+
+    from quality.model_store import ModelStore
+    from quality.settings import Settings
+    from train.photo_score_weights import write_weights
+
+    models = tmp_path / "models"
+    shutil.copytree(get_settings().models_dir, models)
+    store = ModelStore(Settings(models_dir=models))
+    chosen = SERVED.replace(quality_weight=0.6, version="2099.01.01")
+    write_weights(store, chosen, {"ratings_all_spearman": 0.5, "pairs_all": 0.9}, rows=10, pairs=20)
+    fresh = ModelStore(Settings(models_dir=models))
+    fresh.verify()  # the manifest's sha256 is the new file's
+    assert fresh.entry("photo-score").version == "2099.01.01"
+    assert fresh.entry("photo-score").metrics == {"dev_ratings_spearman": 0.5, "dev_pairs_accuracy": 0.9}
+    assert PhotoScoreWeights.load(fresh.path("photo-score")) == chosen
+    assert ModelStore(get_settings()).entry("photo-score").version == SERVED.version  # the served copy untouched

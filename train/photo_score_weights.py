@@ -24,8 +24,9 @@ The setting to ship is the one with the best dev ratings among those keeping eve
 >= 0.90 for car and non-car photos; when none does, among those within TIE of the best mean of the two
 pairwise accuracies (differently rated photos; a photo and its worse copy), the one nearest the
 served setting: Q nearest the served Q, then the smallest tilt weight, then the latest start, then the
-smallest resolution weight, then the smallest full side, then the served capping. It is then written into
-quality/image/photo_score.py and quality/image/level.py by hand.
+smallest resolution weight, then the smallest full side, then the served capping. With `--write VERSION`
+it is written to the served weights file, `models/photo-score/photo_score.json`, and its manifest entry
+(new version and sha256), so every result scored with it says so in `versions.models`.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from eval.metrics import graded_metrics, rated_pairs_accuracy
-from quality.image.level import level_features, tilt_severity
+from quality.image.level import level_features
 from quality.image.composition import ISSUE_MIN_SEVERITY
-from quality.image.photo_score import (CAPPING, QUALITY_WEIGHT, RESOLUTION_ISSUE, TILT_ISSUE, combine,
+from quality.image.photo_score import (PHOTO_SCORE_NAME, RESOLUTION_ISSUE, TILT_ISSUE, PhotoScoreWeights, combine,
                                       resolution_severity)
 
 GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
@@ -50,7 +51,7 @@ GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
 TIE = 0.005
 # How the level detector's tilt probability P enters: it raises the `tilted_horizon` severity to
 # clip((P - start) / (full - start)), and ("cap", start, full) that severity caps the score like any issue
-# (>= ISSUE_CAP_FROM), or ("factor", start, full, weight) the tilt never caps and the score is multiplied by
+# (>= the weights' issue_cap_from), or ("factor", start, full, weight) the tilt never caps and the score is multiplied by
 # (1 - weight x severity) (quality.image.photo_score.combine's tilt_weight). None: the checks' tilt alone, capping.
 TILT_MAPS = (None, ("cap", 0.5, 1.0), ("cap", 0.7, 1.0),
              *(("factor", start, 1.0, weight) for start in (0.0, 0.3, 0.5) for weight in (0.2, 0.3, 0.4, 0.5)))
@@ -90,21 +91,46 @@ def resolution_change(resolution_map: tuple | None) -> tuple[float, float]:
     return (0.0, 0.0) if resolution_map is None else (resolution_map[2], resolution_map[1])
 
 
-def score(parts: dict, q: float, tilt_map: tuple | None = None, resolution_map: tuple | None = None,
-          capping: str = "all") -> float:
+def setting_weights(served: PhotoScoreWeights, q: float, tilt_map: tuple | None, resolution_map: tuple | None,
+                    capping: str) -> PhotoScoreWeights:
+    """The weights of one setting of the grid (the served file's where the setting says nothing)."""
+    weights = served.replace(quality_weight=q, capping=capping, resolution_weight=0.0, tilt_weight=None)
+    if resolution_map is not None:
+        low, full, weight = resolution_map
+        weights = weights.replace(resolution_low_side=low, resolution_full_side=full, resolution_weight=weight)
+    if tilt_map is not None:
+        weights = weights.replace(tilt_probability_start=tilt_map[1], tilt_probability_full=tilt_map[2],
+                                  tilt_weight=tilt_map[3] if tilt_map[0] == "factor" else None)
+    return weights
+
+
+def score(parts: dict, weights: PhotoScoreWeights, detector: bool) -> float:
+    """The photo score of a photo's kept parts under `weights`, with the level detector's reading or without."""
     issues = dict(parts["issues"])
-    resolution_weight = 0.0
-    if resolution_map is not None:  # as the scorer adds it: named (and so counted) from ISSUE_MIN_SEVERITY
-        severity = round(resolution_severity(*parts["size"], *resolution_map[:2]), 4)
+    if weights.resolution_weight > 0:  # as the scorer adds it: named (and so counted) from ISSUE_MIN_SEVERITY
+        severity = round(weights.resolution_severity(*parts["size"]), 4)
         issues[RESOLUTION_ISSUE] = severity if severity >= ISSUE_MIN_SEVERITY else 0.0
-        resolution_weight = resolution_map[2]
-    if tilt_map is None:
-        return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=None,
-                       resolution_weight=resolution_weight, capping=capping)
-    issues[TILT_ISSUE] = max(issues.get(TILT_ISSUE, 0.0), tilt_severity(parts["tilt"], *tilt_map[1:3]))
-    weight = tilt_map[3] if tilt_map[0] == "factor" else None
-    return combine(parts["q"], parts["c"], parts["h"], issues, quality_weight=q, tilt_weight=weight,
-                   resolution_weight=resolution_weight, capping=capping)
+    if detector:
+        issues[TILT_ISSUE] = max(issues.get(TILT_ISSUE, 0.0), weights.tilt_severity(parts["tilt"]))
+    return combine(parts["q"], parts["c"], parts["h"], issues, weights)
+
+
+def write_weights(store, weights: PhotoScoreWeights, best: dict, rows: int, pairs: int) -> Path:
+    """The chosen weights into the served file and its manifest entry (new version, sha256, dev figures)."""
+    from quality.artifacts import sha256_file
+    from quality.manifest import refitted_entry_text, upsert_entry_text
+
+    path = store.path(PHOTO_SCORE_NAME)
+    chosen_by = (f"python -m train.photo_score_weights (dev only: {rows} dev ratings, {pairs} pairs of photos no "
+                 "photo head trained on; docs/photo-score.md)")
+    path.write_text(json.dumps({**weights.as_dict(), "chosen_by": chosen_by}, indent=2) + "\n", encoding="utf-8")
+    manifest = store.settings.models_dir / "manifest.yaml"
+    entry = refitted_entry_text(
+        manifest.read_text(encoding="utf-8"), PHOTO_SCORE_NAME, weights.version, "weights", sha256_file(path),
+        "composition/MODEL_CARD.md", "From train.photo_score_weights (dev only): the dev ratings and dev pairs.",
+        f"{{dev_ratings_spearman: {best['ratings_all_spearman']}, dev_pairs_accuracy: {best['pairs_all']}}}")
+    upsert_entry_text(manifest, PHOTO_SCORE_NAME, entry)
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -117,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=Path, required=True, help="pairs.csv of `train.composition pairs`")
     parser.add_argument("--out", type=Path, default=None, help="write the grid as JSON here")
     parser.add_argument("--verbose", action="store_true", help="print every setting's figures as it is read")
+    parser.add_argument("--write", metavar="VERSION", default=None,
+                        help="write the chosen setting to the served weights file under this version, and its manifest entry")
     parser.add_argument("--parts", type=Path, default=None,
                         help="keep every photo's scored parts in this JSON file and read them from it when it exists "
                              "(they depend on the models, not on the settings tried here)")
@@ -126,8 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     service = QualityService(Settings())
     scorer = service.scorers["composition"]
     level, scorer.level = scorer.level, None  # the parts without the detector; its reading is added per map
-    if level is None:
-        parser.error("the level detector (level-head) is not in the manifest")
+    if level is None or scorer.weights is None:
+        parser.error("the level detector (level-head) or the photo score's weights are not in the manifest")
+    served = scorer.weights
 
     with open(args.ratings, encoding="utf-8") as handle:
         rated = list(csv.DictReader(handle))
@@ -154,15 +183,16 @@ def main(argv: list[str] | None = None) -> None:
         for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non-car", ~is_car))))
     settings = [(q, m, r, c) for c in CAPPINGS for r in RESOLUTION_MAPS for m in TILT_MAPS for q in GRID]
     for q, tilt_map, resolution_map, capping in settings:
-        scores = np.array([score(r["parts"], q, tilt_map, resolution_map, capping) for r in rated])
+        weights, detector = setting_weights(served, q, tilt_map, resolution_map, capping), tilt_map is not None
+        scores = np.array([score(r["parts"], weights, detector) for r in rated])
         figures = {"q": q, "tilt_map": tilt_map, "resolution_map": resolution_map, "capping": capping}
         for name, mask in (("all", np.ones(len(rated), bool)), ("car", is_car), ("non_car", ~is_car)):
             figures[f"ratings_{name}_spearman"] = round(graded_metrics(labels[mask], scores[mask])["spearman"], 4)
             figures[f"ratings_{name}_pairwise"] = round(rated_pairs_accuracy(labels[mask], scores[mask])["pairwise"], 4)
         right: dict[str, list[bool]] = {}
         for pair in pairs:
-            better = score(cache[pair["better"]], q, tilt_map, resolution_map, capping)
-            worse = score(cache[pair["worse"]], q, tilt_map, resolution_map, capping)
+            better = score(cache[pair["better"]], weights, detector)
+            worse = score(cache[pair["worse"]], weights, detector)
             right.setdefault(pair["group"], []).append(better > worse)
         groups = {g: round(float(np.mean(v)), 4) for g, v in sorted(right.items())}
         figures["pairs_worst_group"] = min(groups.items(), key=lambda kv: kv[1])
@@ -180,14 +210,20 @@ def main(argv: list[str] | None = None) -> None:
     else:  # within TIE of the best mean, the setting nearest the served one (one-standard-error rule)
         top = max(g["mean_pairwise"] for g in grid)
         near = [g for g in grid if g["mean_pairwise"] >= top - TIE]
-        best = min(near, key=lambda g: (abs(g["q"] - QUALITY_WEIGHT), *tilt_change(g["tilt_map"]),
-                                        *resolution_change(g["resolution_map"]), g["capping"] != CAPPING))
+        best = min(near, key=lambda g: (abs(g["q"] - served.quality_weight), *tilt_change(g["tilt_map"]),
+                                        *resolution_change(g["resolution_map"]), g["capping"] != served.capping))
     print(f"{len(passing)} of {len(grid)} settings keep every family >= 0.90")
     if best["resolution_map"] and best["resolution_map"][2] == max(m[2] for m in RESOLUTION_MAPS if m):
         print("note: the chosen resolution weight is the largest in the grid")
     print(f"chosen Q = {best['q']}, tilt map {best['tilt_map']}, resolution map {best['resolution_map']}, "
           f"capping {best['capping']}: "
           f"{json.dumps(best)}")
+    if args.write:
+        chosen = setting_weights(served, best["q"], best["tilt_map"], best["resolution_map"], best["capping"])
+        if best["tilt_map"] is None:  # the checks' tilt alone, capping like any named issue
+            chosen = chosen.replace(tilt_probability_start=served.tilt_probability_start,
+                                    tilt_probability_full=served.tilt_probability_full)
+        print("written:", write_weights(service.store, chosen.replace(version=args.write), best, len(rated), len(pairs)))
     if args.out:
         args.out.write_text(json.dumps({"grid": grid, "chosen": [best["q"], best["tilt_map"], best["resolution_map"],
                                                                  best["capping"]],

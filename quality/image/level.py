@@ -17,8 +17,8 @@ maps them to the probability that the photo is tilted by more than a few degrees
 trained self-supervised: the training split's photos as they are and turned by under 1.5
 degrees are "level", turned by 4-16 degrees "tilted", each cropped to its largest upright
 frame like `quality.image.degrade.tilt`, so the resampling itself tells nothing. Prediction
-is numpy and OpenCV only. `tilt_severity` turns the probability into the `tilted_horizon`
-issue's severity.
+is numpy and OpenCV only. The photo score's weights turn the probability into the
+`tilted_horizon` issue's severity (quality.image.photo_score.PhotoScoreWeights.tilt_severity).
 """
 
 from __future__ import annotations
@@ -39,10 +39,6 @@ PERCENTILES = sorted({EDGE_HISTOGRAM_PERCENTILE, *EDGE_SHARE_PERCENTILES})
 GRADIENT_SIGMA = 1.0  # pre-blur before Sobel, so pixel noise does not set the orientation
 LOG_FLOOR = 1e-3  # features are log(x + this)
 FEATURE_DIM = 2 * (BINS + 3 * len(EDGE_SHARE_PERCENTILES)) + BINS + 4
-# Probability of a tilt at which the `tilted_horizon` severity starts, and where it is full. Chosen
-# with the photo score's TILT_WEIGHT on dev pairs and dev ratings (train.photo_score_weights;
-# docs/photo-score.md "Level").
-TILT_PROBABILITY_START, TILT_PROBABILITY_FULL = 0.5, 1.0
 
 
 def _resized(grey: np.ndarray, long_side: int) -> np.ndarray:
@@ -111,12 +107,6 @@ def level_features(rgb: np.ndarray) -> np.ndarray:
         parts += _edge_features(_resized(grey, side))
     parts += _line_features(_resized(grey, LINE_SIZE))
     return np.log(np.concatenate(parts) + LOG_FLOOR).astype(np.float32)
-
-
-def tilt_severity(probability: float, start: float = TILT_PROBABILITY_START,
-                  full: float = TILT_PROBABILITY_FULL) -> float:
-    """The `tilted_horizon` severity in [0, 1] of a tilt probability: 0 at `start`, 1 at `full`."""
-    return float(min(1.0, max(0.0, (probability - start) / (full - start))))
 
 
 class LevelHead:

@@ -30,9 +30,9 @@ from quality.image.composition import (FULL_FRAME, MIN_JUDGEABLE_SIDE, Compositi
                                        with_severity)
 from quality.image.composition_head import CompositionHead
 from quality.image.decode import DecodedImage
-from quality.image.level import LevelHead, level_features, tilt_severity
+from quality.image.level import LevelHead, level_features
 from quality.image.perceived_quality import PerceivedQualityHead
-from quality.image.photo_score import RESOLUTION_ISSUE, combine, resolution_severity
+from quality.image.photo_score import PHOTO_SCORE_NAME, RESOLUTION_ISSUE, PhotoScoreWeights, combine
 from quality.model_store import ModelStore
 from quality.schemas import CompositionScore, ImageComposition
 
@@ -102,9 +102,17 @@ class CompositionScorer:
             self.quality_head = store.get(QUALITY_HEAD_NAME,
                                           lambda s: PerceivedQualityHead.load(s.path(QUALITY_HEAD_NAME)))
         self.level = store.get(LEVEL_NAME, lambda s: LevelHead.load(s.path(LEVEL_NAME))) if LEVEL_NAME in names else None
+        if (self.head or self.quality_head) and PHOTO_SCORE_NAME not in names:
+            from quality.errors import ModelIntegrityError
+
+            raise ModelIntegrityError(f"the manifest declares photo heads but not {PHOTO_SCORE_NAME!r}, the weights "
+                                      "that combine them (models/photo-score/photo_score.json)")
+        self.weights = (store.get(PHOTO_SCORE_NAME, lambda s: PhotoScoreWeights.load(s.path(PHOTO_SCORE_NAME)))
+                        if PHOTO_SCORE_NAME in names else None)
         versions = [store.entry(name).version for name, part in ((HEAD_NAME, self.head),
                                                                  (QUALITY_HEAD_NAME, self.quality_head),
-                                                                 (LEVEL_NAME, self.level)) if part]
+                                                                 (LEVEL_NAME, self.level),
+                                                                 (PHOTO_SCORE_NAME, self.weights)) if part]
         self.version = "+".join(versions) or "0.1.0-heuristic"
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-network")
         self._quality_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="photo-quality")
@@ -147,22 +155,25 @@ class CompositionScorer:
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
         assessment = photo.assessment
         composition = assessment.composition
+        weights = self.weights
+        if weights is None:  # no learned part (and no weights to combine one): the checks' own score
+            return composition.model_copy(update={"heuristic_score": composition.score}), assessment.confidence
         if photo.tilt_probability is not None:
-            composition = with_severity(composition, "tilted_horizon", tilt_severity(photo.tilt_probability))
+            composition = with_severity(composition, "tilted_horizon", weights.tilt_severity(photo.tilt_probability))
         composition = with_severity(composition, RESOLUTION_ISSUE,
-                                    resolution_severity(photo.image.width, photo.image.height))
+                                    weights.resolution_severity(photo.image.width, photo.image.height))
         perceived = photo.perceived_quality
         update = {"heuristic_score": composition.score,
                   "perceived_quality": None if perceived is None else round(perceived, 4)}
         if photo.network is None or self.head is None:
-            update["score"] = round(combine(perceived, None, composition.score, composition.issue_severity), 4)
+            update["score"] = round(combine(perceived, None, composition.score, composition.issue_severity, weights), 4)
             # People's ratings back the perceived quality; the checks alone have not been measured.
             confidence = min(1.0, assessment.confidence + (0.2 if perceived is not None else 0.0))
             return composition.model_copy(update=update), confidence
         learned = float(self.head.score(photo.network.features)[0])
         subject = self.network.subject_box(photo.network)
         update.update({
-            "score": round(combine(perceived, learned, composition.score, composition.issue_severity), 4),
+            "score": round(combine(perceived, learned, composition.score, composition.issue_severity, weights), 4),
             "learned_score": round(learned, 4),
             "car_probability": round(photo.network.car_probability, 4),
             "shows_car": photo.network.car_probability >= SHOWS_CAR_AT,
