@@ -114,6 +114,9 @@ def test_weights_out_of_range_are_refused_with_the_field_named(tmp_path):
         path.write_text(json.dumps({**SERVED.as_dict(), **change}), encoding="utf-8")
         with pytest.raises(ValueError, match=field):
             PhotoScoreWeights.load(path)
+    path.write_text(json.dumps({k: v for k, v in SERVED.as_dict().items() if k != "tilt_weight"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="missing tilt_weight"):
+        PhotoScoreWeights.load(path)
 
 
 def test_the_weights_file_is_in_the_models_version(service, tmp_path):

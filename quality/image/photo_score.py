@@ -84,8 +84,11 @@ class PhotoScoreWeights:
     @classmethod
     def load(cls, path: Path) -> "PhotoScoreWeights":
         values = json.loads(Path(path).read_text(encoding="utf-8"))
-        fields = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{name: value for name, value in values.items() if name in fields})
+        fields = [field.name for field in dataclasses.fields(cls)]
+        missing = [name for name in fields if name not in values]
+        if missing:
+            raise ValueError(f"photo-score weights {path}: missing {', '.join(missing)}")
+        return cls(**{name: values[name] for name in fields})
 
     def replace(self, **changes) -> "PhotoScoreWeights":
         return dataclasses.replace(self, **changes)
