@@ -154,6 +154,20 @@ def test_suggested_crop_is_a_valid_box(service):
     assert crop == FULL_FRAME or (0.0 <= crop[0] < crop[2] <= 1.0 and 0.0 <= crop[1] < crop[3] <= 1.0)
 
 
+def test_the_crop_search_on_both_cores_gives_the_windows_outputs_in_order(service):
+    """The windows are scored half on the network's thread and half on the caller's: the same outputs,
+    in the windows' order, as one after the other on one thread."""
+    scorer = service.scorers["composition"]
+    rgb = np.asarray(Image.fromarray(scene(640, 480, car=(0.1, 0.6, 0.2, 0.2))))
+    windows = [rgb[:300, :400], rgb[100:, 200:], rgb[50:350, 100:500], rgb[:, :320], rgb[200:, :]]
+    for count in (1, 2, len(windows)):
+        alone = scorer._network_outputs(windows[:count])
+        both = scorer._network_outputs_on_both_cores(windows[:count])
+        assert len(both) == count
+        for a, b in zip(alone, both):
+            assert np.allclose(a.features, b.features, atol=1e-6) and a.car_probability == pytest.approx(b.car_probability)
+
+
 def test_car_classes_are_imagenet_car_indices():
     assert {817, 511, 436, 656} <= set(CAR_CLASSES) and all(0 <= c < 1000 for c in CAR_CLASSES)
 

@@ -152,6 +152,15 @@ class CompositionScorer:
         return [output for start in range(0, len(images), NETWORK_BATCH)
                 for output in self.network.run(images[start:start + NETWORK_BATCH])]
 
+    def _network_outputs_on_both_cores(self, images: list[np.ndarray]) -> list:
+        """`_network_outputs`, the second half on the network's thread: a call uses one onnxruntime
+        thread (QUALITY_PHOTO_THREADS), and the crop search runs when both cores are otherwise idle."""
+        if len(images) < 2:
+            return self._network_outputs(images)
+        half = (len(images) + 1) // 2
+        second = self._pool.submit(self._network_outputs, images[half:])
+        return self._network_outputs(images[:half]) + second.result()
+
     def _analyse(self, photo: _Photo) -> tuple[ImageComposition, float]:
         assessment = photo.assessment
         composition = assessment.composition
@@ -191,7 +200,7 @@ class CompositionScorer:
         windows = list(crop_windows(subject))
         if tuple(heuristic_crop) != FULL_FRAME:
             windows.append(tuple(float(v) for v in heuristic_crop))
-        outputs = self._network_outputs([_cut(photo.image.rgb, box) for box in windows])
+        outputs = self._network_outputs_on_both_cores([_cut(photo.image.rgb, box) for box in windows])
         scores = self.head.score(np.stack([o.features for o in outputs]))
         best = int(np.argmax(scores))
         return windows[best] if scores[best] >= learned + CROP_MIN_GAIN else FULL_FRAME
