@@ -41,8 +41,7 @@ import numpy as np
 from eval.metrics import graded_metrics, rated_pairs_accuracy
 from quality.image.level import level_features
 from quality.image.composition import ISSUE_MIN_SEVERITY
-from quality.image.photo_score import (PHOTO_SCORE_NAME, RESOLUTION_ISSUE, TILT_ISSUE, PhotoScoreWeights, combine,
-                                      resolution_severity)
+from quality.image.photo_score import PHOTO_SCORE_NAME, RESOLUTION_ISSUE, TILT_ISSUE, PhotoScoreWeights, combine
 
 GRID = tuple(round(q, 2) for q in np.arange(0.0, 1.01, 0.1))
 # Settings whose mean pairwise accuracy is within this of the best are tied: one standard error of the
