@@ -168,6 +168,22 @@ def test_the_crop_search_on_both_cores_gives_the_windows_outputs_in_order(servic
             assert np.allclose(a.features, b.features, atol=1e-6) and a.car_probability == pytest.approx(b.car_probability)
 
 
+def test_the_crop_search_s_answer_is_the_photo_s_suggested_crop(service, monkeypatch):
+    """The crop search runs while the perceived-quality network works, before the photo is combined:
+    what it found is the photo's `suggested_crop`, and it runs only below CROP_SEARCH_BELOW."""
+    import quality.image.scorer as scorer_module
+
+    found = (0.1, 0.2, 0.7, 0.8)
+    calls = []
+    monkeypatch.setattr(scorer_module.CompositionScorer, "_best_crop", lambda self, *args: calls.append(args) or found)
+    data = b64(encode_image(Image.fromarray(scene(640, 480, car=(0.1, 0.6, 0.2, 0.2))), quality=92))
+    post = Post(images=[ImageInput(data=data)])
+    monkeypatch.setattr(scorer_module, "CROP_SEARCH_BELOW", 1.01)  # every photo searched
+    assert tuple(service.score(post).dimensions.composition.images[0].suggested_crop) == found and len(calls) == 1
+    monkeypatch.setattr(scorer_module, "CROP_SEARCH_BELOW", -0.01)  # none
+    assert tuple(service.score(post).dimensions.composition.images[0].suggested_crop) != found and len(calls) == 1
+
+
 def test_car_classes_are_imagenet_car_indices():
     assert {817, 511, 436, 656} <= set(CAR_CLASSES) and all(0 <= c < 1000 for c in CAR_CLASSES)
 

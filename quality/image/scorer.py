@@ -10,8 +10,9 @@ cut-off subject, blur, exposure ...), the tilt raised to the learned level detec
 is held down by any severe named issue: see quality.image.photo_score.
 
 A photo that scores low gets a crop search: a few aspect-preserving windows around the
-subject are scored by the same network in one batch, and the best one becomes
-`suggested_crop` when it beats the full frame by a margin.
+subject are scored by the same network (half on its thread, half on the caller's, while the
+perceived-quality network is still working), and the best one becomes `suggested_crop` when it
+beats the full frame by a margin.
 
 The post's score weights its photos by rank, best first (weights 1, 0.6, 0.36, ...),
 so a strong set is not sunk by one weak ninth photo, while a single weak photo is
@@ -83,6 +84,7 @@ class _Photo:
     perceived_quality: float | None = None
     assessment: CompositionAssessment | None = None
     tilt_probability: float | None = None
+    suggested_crop: tuple[float, ...] | None = None  # the crop search's answer, when it ran
 
 
 class CompositionScorer:
@@ -131,8 +133,21 @@ class CompositionScorer:
             if self.level is not None and min(photo.image.rgb.shape[:2]) >= MIN_JUDGEABLE_SIDE:
                 photo.tilt_probability = float(self.level.probability(level_features(photo.image.rgb))[0])
         network.result()
+        # The crop search needs the composition network and the checks, not the perceived quality:
+        # it runs while the perceived-quality network (the photo's longest stage) is still working.
+        for photo in flat:
+            self._search_crop(photo)
         quality.result()
         return [self._score_post(post) if post else None for post in photos]
+
+    def _search_crop(self, photo: _Photo) -> None:
+        """For a photo whose learned composition is low, the best crop among the candidate windows."""
+        if photo.network is None or self.head is None:
+            return
+        learned = float(self.head.score(photo.network.features)[0])
+        if learned < CROP_SEARCH_BELOW:
+            photo.suggested_crop = self._best_crop(photo, learned, self.network.subject_box(photo.network),
+                                                   photo.assessment.composition.suggested_crop)
 
     def _run_quality(self, photos: list[_Photo]) -> None:
         if self.quality_head is None:
@@ -189,8 +204,8 @@ class CompositionScorer:
             "content": {name: round(value, 4) for name, value in photo.network.content.items()},
             "subject_box": tuple(round(float(v), 4) for v in subject) if subject else None,
         })
-        if learned < CROP_SEARCH_BELOW:
-            update["suggested_crop"] = self._best_crop(photo, learned, subject, composition.suggested_crop)
+        if photo.suggested_crop is not None:
+            update["suggested_crop"] = photo.suggested_crop
         # The learned scores have been checked against degraded copies and ratings; the checks alone have not.
         confidence = min(1.0, assessment.confidence + 0.3)
         return composition.model_copy(update=update), confidence
