@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from quality.errors import Overloaded
+from quality.memory import release_free_memory
 from quality.schemas import Post, ScoreResult
 from quality.service import PreparedPost, QualityService
 from quality.settings import Settings
@@ -111,6 +112,7 @@ class MicroBatcher:
         # What the worker did (read by tests and /metrics): batches by size, posts scored.
         self.batch_sizes: Counter[int] = Counter()
         self.posts_scored = 0
+        self.trims = 0  # times free memory was handed back, idle after a batch with photos (quality.memory)
 
     @classmethod
     def from_settings(cls, service: QualityService, settings: Settings | None = None,
@@ -276,3 +278,8 @@ class MicroBatcher:
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+        # A photo's working memory, freed, stays with malloc; once idle, give it back (~50 MB after
+        # a few photos; quality.memory), so what comes next does not stack on it.
+        if not self._queue and any(item.prepared.images for item in batch):
+            release_free_memory()
+            self.trims += 1

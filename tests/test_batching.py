@@ -133,6 +133,21 @@ def test_concurrent_posts_get_the_results_they_get_alone(service, photo_b64, oth
     assert max(batcher.batch_sizes) > 1, batcher.batch_sizes
 
 
+def test_free_memory_is_handed_back_once_idle_after_a_batch_with_photos(service, photo_b64, monkeypatch):
+    """After a batch with photos and nothing queued, the worker returns malloc's free memory to the
+    system (quality.memory.release_free_memory); after a text-only batch it does not."""
+    import quality.batching as batching
+
+    released = []
+    monkeypatch.setattr(batching, "release_free_memory", lambda: released.append(1) or True)
+    with MicroBatcher(service, max_batch=8, max_wait_ms=0) as batcher:
+        batcher.score(Post(text="只有文字的帖子，保养周期看手册。"))
+        assert batcher.trims == 0 and not released
+        batcher.score(Post(images=[{"data": photo_b64}]))
+        wait_until(lambda: batcher.trims == 1, "the trim after the photo batch")
+    assert released == [1]
+
+
 def test_a_batch_is_counted_before_any_of_its_callers_is_answered(service):
     """A caller that reads the counters (or /metrics) right after its answer sees its own batch:
     the worker counts a batch before it resolves the batch's futures (a done-callback runs in the
