@@ -16,8 +16,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, found once (`find_library` may run a subprocess: never on a request's path)."""
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        pass
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
 
 
 def limit_malloc_arenas(count: int) -> bool:
@@ -25,11 +40,8 @@ def limit_malloc_arenas(count: int) -> bool:
     where it does not apply (another C library) or count is 0. Arenas made before stay."""
     if count <= 0:
         return False
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return mallopt(M_ARENA_MAX, int(count)) == 1
@@ -38,10 +50,8 @@ def limit_malloc_arenas(count: int) -> bool:
 def release_free_memory() -> bool:
     """Return the memory malloc holds free to the system (glibc's malloc_trim(0)). True when it
     released some; False when nothing was released or it does not apply (another C library)."""
-    name = ctypes.util.find_library("c")
-    try:
-        trim = ctypes.CDLL(name or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return trim(0) == 1
