@@ -84,6 +84,7 @@ class _Photo:
     perceived_quality: float | None = None
     assessment: CompositionAssessment | None = None
     tilt_probability: float | None = None
+    learned: float | None = None  # the composition head's score, read once
     suggested_crop: tuple[float, ...] | None = None  # the crop search's answer, when it ran
 
 
@@ -144,9 +145,9 @@ class CompositionScorer:
         """For a photo whose learned composition is low, the best crop among the candidate windows."""
         if photo.network is None or self.head is None:
             return
-        learned = float(self.head.score(photo.network.features)[0])
-        if learned < CROP_SEARCH_BELOW:
-            photo.suggested_crop = self._best_crop(photo, learned, self.network.subject_box(photo.network),
+        photo.learned = float(self.head.score(photo.network.features)[0])
+        if photo.learned < CROP_SEARCH_BELOW:
+            photo.suggested_crop = self._best_crop(photo, photo.learned, self.network.subject_box(photo.network),
                                                    photo.assessment.composition.suggested_crop)
 
     def _run_quality(self, photos: list[_Photo]) -> None:
@@ -194,7 +195,7 @@ class CompositionScorer:
             # People's ratings back the perceived quality; the checks alone have not been measured.
             confidence = min(1.0, assessment.confidence + (0.2 if perceived is not None else 0.0))
             return composition.model_copy(update=update), confidence
-        learned = float(self.head.score(photo.network.features)[0])
+        learned = photo.learned
         subject = self.network.subject_box(photo.network)
         update.update({
             "score": round(combine(perceived, learned, composition.score, composition.issue_severity, weights), 4),
