@@ -30,7 +30,7 @@ from eval import metrics as eval_metrics
 from quality.image.cnn import PhotoNetwork
 from quality.image.cnn_build import PACKAGE, ensure_effnet_onnx
 from quality.image.composition_head import CompositionHead
-from quality.image.degrade import FAMILIES, degrade
+from quality.image.degrade import FAMILIES, GEOMETRIC, degrade
 from quality.settings import get_settings
 from quality.artifacts import cache_dir
 
@@ -57,6 +57,10 @@ CHANNELS, WEIGHT_DECAY, SETTING_EPOCHS, POINTWISE = 8, 5e-2, 6, 0.1
 # content classes' medians, the score's centre and scale) comes from out-of-fold utilities: the head
 # memorises its training photos, so levels read off them say nothing about new photos.
 FOLDS = 5
+# Which families' pairs the head trains on (`train --families`): all, or the geometric ones alone
+# (framing: cut, off balance, zoom, tilt), leaving blur, exposure and noise to perceived quality and
+# the checks. Its figures are still read over every family.
+TRAIN_FAMILIES = {"all": FAMILIES, "geometric": GEOMETRIC}
 CARD_FILE, METRICS_FILE, HEAD_FILE = "MODEL_CARD.md", "metrics.json", "composition_head.npz"
 
 
@@ -259,22 +263,29 @@ def chunked(function, features: np.ndarray, chunk: int = 512) -> np.ndarray:
     return np.concatenate([function(features[i:i + chunk].astype(np.float32)) for i in range(0, len(features), chunk)])
 
 
-def cross_fit(pool: dict, labels: dict[str, str]) -> tuple[list[CompositionHead], dict]:
-    """FOLDS heads, each trained on every fold but one; the out-of-fold raw utilities of the pool's
-    originals [P] and of their first copy per family [P, F], and each photo's fold."""
+def family_index(families: tuple[str, ...]) -> list[int]:
+    return [FAMILIES.index(family) for family in families]
+
+
+def cross_fit(pool: dict, labels: dict[str, str], families: tuple[str, ...] = FAMILIES
+              ) -> tuple[list[CompositionHead], dict]:
+    """FOLDS heads, each trained on every fold but one, on the pairs of `families` only; the out-of-fold
+    raw utilities of the pool's originals [P] and of their first copy of every family [P, F], and each
+    photo's fold."""
     folds = np.array([fold_of(str(n)) for n in pool["names"]])
-    photos, families = pool["degraded"].shape[:2]
-    heads, original, copies = [], np.zeros(photos), np.zeros((photos, families))
+    photos = pool["degraded"].shape[0]
+    heads, original, copies = [], np.zeros(photos), np.zeros((photos, len(FAMILIES)))
+    trained = pool["degraded"] if families == FAMILIES else pool["degraded"][:, family_index(families)]
     for k in range(FOLDS):
         train_rows, held = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         weights = np.zeros(photos)
         weights[train_rows] = photo_weights(pool["names"][train_rows], labels)
-        head = to_numpy_head(fit_head(pool["original"], pool["degraded"], weights, CHANNELS, WEIGHT_DECAY, POINTWISE,
+        head = to_numpy_head(fit_head(pool["original"], trained, weights, CHANNELS, WEIGHT_DECAY, POINTWISE,
                                       epochs=SETTING_EPOCHS, photos=train_rows))
         heads.append(head)
         original[held] = chunked(head.raw_utility, pool["original"][held])
         first = pool["degraded"][held, :, 0]
-        copies[held] = chunked(head.raw_utility, first.reshape(-1, *first.shape[2:])).reshape(len(held), families)
+        copies[held] = chunked(head.raw_utility, first.reshape(-1, *first.shape[2:])).reshape(len(held), len(FAMILIES))
         print(f"  fold {k + 1}/{FOLDS} trained", flush=True)
     return heads, {"original": original, "copies": copies, "fold": folds}
 
@@ -315,18 +326,20 @@ def class_levels(utility: np.ndarray, index: np.ndarray, classes: int) -> np.nda
 
 
 def attach_normaliser(head: CompositionHead, names: np.ndarray, pooled_pool: dict, labels: dict[str, str],
-                      oof: dict) -> CompositionHead:
+                      oof: dict, families: tuple[str, ...] = FAMILIES) -> CompositionHead:
     """The content normaliser (quality.image.composition_head) and the score's centre and scale, all
-    from out-of-fold utilities: class k's level is the median out-of-fold utility of its originals."""
+    from out-of-fold utilities: class k's level is the median out-of-fold utility of its originals; the
+    typical copy is a copy of the families the head was trained on."""
     model, present, index = content_classifier(names, pooled_pool, labels)
     centers = class_levels(oof["original"], index, len(present))
     head.content = {"content_weight": model.coef_.astype(np.float32),
                     "content_bias": model.intercept_.astype(np.float32),
                     "content_center": centers.astype(np.float32)}
     head.meta = {**head.meta, "content_classes": present, "content_c": CONTENT_C}
-    copies = pooled_pool["copies"].reshape(-1, pooled_pool["copies"].shape[2])
+    index = family_index(families)
+    copies = pooled_pool["copies"][:, index].reshape(-1, pooled_pool["copies"].shape[2])
     good = float(np.median(oof["original"] - head.content_probabilities(None, pooled_pool["original"]) @ centers))
-    bad = float(np.median(oof["copies"].reshape(-1) - head.content_probabilities(None, copies) @ centers))
+    bad = float(np.median(oof["copies"][:, index].reshape(-1) - head.content_probabilities(None, copies) @ centers))
     head.center, head.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
     return head
 
@@ -426,18 +439,19 @@ def train(args) -> None:
     # held-out split is measured once, after.
     pool = {key: np.concatenate([data["train"][key], data["validation"][key]]) for key in data["train"]}
     del data["train"], data["validation"]
-    heads, oof = cross_fit(pool, labels)
+    families = TRAIN_FAMILIES[args.families]
+    heads, oof = cross_fit(pool, labels, families)
     pooled_pool = pooled_features(pool)
-    numpy_head = attach_normaliser(mean_head(heads), pool["names"], pooled_pool, labels, oof)
+    numpy_head = attach_normaliser(mean_head(heads), pool["names"], pooled_pool, labels, oof, families)
     cross_validated = {**oof_pairwise(pool, labels, oof),
                        "balance": cross_validated_balance(numpy_head, pool["names"], pooled_pool, labels, oof)}
     print(f"cross-validated ({FOLDS} folds of {len(pool['names'])} photos): {cross_validated}", flush=True)
     original, degraded = pool["original"], pool["degraded"]
     numpy_head.meta = {
         "name": "composition-head", "version": args.version or date.today().isoformat(), "backbone": PACKAGE,
-        "families": list(FAMILIES), "channels": CHANNELS, "weight_decay": WEIGHT_DECAY,
+        "families": list(families), "channels": CHANNELS, "weight_decay": WEIGHT_DECAY,
         "pointwise_weight": POINTWISE, "epochs": SETTING_EPOCHS, "folds": FOLDS, **numpy_head.meta,
-        "trained_on": {"photos": len(original), "pairs": int(degraded.shape[0] * degraded.shape[1] * degraded.shape[2]),
+        "trained_on": {"photos": len(original), "pairs": int(degraded.shape[0] * len(families) * degraded.shape[2]),
                        "per_class": {c: int(sum(content_class(str(n), labels) == c for n in pool["names"]))
                                      for c in CONTENT_CLASSES},
                        "normaliser_and_scale": f"out-of-fold utilities of the {len(original)} photos"}}
@@ -456,7 +470,7 @@ def train(args) -> None:
     numpy_head.save(args.out / HEAD_FILE)
     metrics = {"split": {s: len(v) for s, v in by_split.items()}, "clive_min_mos": CLIVE_MIN_MOS,
                "setting": {"channels": CHANNELS, "weight_decay": WEIGHT_DECAY, "epochs": SETTING_EPOCHS,
-                           "pointwise_weight": POINTWISE, "folds": FOLDS},
+                           "pointwise_weight": POINTWISE, "folds": FOLDS, "families": list(families)},
                "cross_validated": cross_validated,
                "held_out_in_memory": held_out, "car_evidence_held_out": car_metrics}
     (args.out / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
@@ -542,6 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     train_parser.add_argument("--content", type=Path, default=CONTENT_LABELS, help="the team's content classes")
     train_parser.add_argument("--version", default="", help="the head's version (default: today)")
     train_parser.add_argument("--features-only", action="store_true", help="extract and cache features, then stop")
+    train_parser.add_argument("--families", choices=sorted(TRAIN_FAMILIES), default="all",
+                              help="the degraded families the head trains on (figures cover every family)")
     measure_parser = commands.add_parser("measure", help="a head file's held-out figures (in memory)")
     measure_parser.add_argument("--head", type=Path, required=True, help="a composition_head.npz")
     measure_parser.add_argument("--photos", type=Path, default=settings.data_dir / "photos")

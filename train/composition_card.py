@@ -59,6 +59,14 @@ def _balance_row(name: str, balance: dict) -> str:
         + f" | {balance['median_spread']:.2f} |"
 
 
+def _framing_note(meta: dict) -> str:
+    left = [f for f in FAMILIES if f not in meta["families"]]
+    if not left:
+        return ""
+    return (f" — framing only: {', '.join(left)} are for perceived quality and the checks to judge, and its figures "
+            "on them below say how little it reads them, not a fault")
+
+
 def render(metrics: dict, meta: dict, served: dict | None) -> str:
     held = metrics["held_out_in_memory"]
     cross = metrics["cross_validated"]
@@ -78,7 +86,7 @@ with the perceived quality learned from people's ratings and caps it by severe n
 
 **How it was trained.** No photo set rated for composition can be had here. As in view-proposal
 and cropping research, an original photo is taken as better than a copy of itself made worse in
-one named way (`quality/image/degrade.py`): {', '.join(FAMILIES)}. Crops keep the aspect ratio;
+one named way (`quality/image/degrade.py`); it trains on {', '.join(meta['families'])}{_framing_note(meta)}. Crops keep the aspect ratio;
 the subject is located by the network's class-activation map. Pairwise logistic loss plus
 {meta['pointwise_weight']} x a logistic loss of "original vs degraded" across photos, every content class
 weighted equally (the team's labels, `data/photos/content.csv`), AdamW (weight decay {meta['weight_decay']:g}),
@@ -90,7 +98,7 @@ content normaliser's class levels and the score's centre and scale come from the
 {meta['trained_on']['normaliser_and_scale']}: the head memorises its training photos, so how it
 scores each class of *new* photos can only be read off photos it never trained on.
 
-    python -m train.composition train
+    python -m train.composition train{'' if list(meta['families']) == list(FAMILIES) else ' --families geometric'}
 
 **Data.** `../shared/data/photos/` cars/ (Stanford Cars training images, non-commercial research
 use only) and general/ (Debian wallpapers, image-processing benchmark sets, OpenCV samples), and
@@ -104,6 +112,8 @@ and never used to choose anything.
 Weight decay {meta['weight_decay']:g} for {meta['epochs']} epochs, {meta['channels']} channels, across-photo weight {meta['pointwise_weight']}: chosen on the
 validation split for composition-head 2026.12.06 (the best worst family over car and non-car
 photos, against weight decay 1e-4 for 20 epochs), kept as it was (`train/composition.py`).
+The families it trains on were chosen on development data on 2026-12-07 (docs/photo-score.md
+"Framing only").
 
 ## Pairwise accuracy: original above its degraded copy
 
