@@ -336,10 +336,10 @@ def attach_normaliser(head: CompositionHead, names: np.ndarray, pooled_pool: dic
                     "content_bias": model.intercept_.astype(np.float32),
                     "content_center": centers.astype(np.float32)}
     head.meta = {**head.meta, "content_classes": present, "content_c": CONTENT_C}
-    index = family_index(families)
-    copies = pooled_pool["copies"][:, index].reshape(-1, pooled_pool["copies"].shape[2])
+    trained = family_index(families)
+    copies = pooled_pool["copies"][:, trained].reshape(-1, pooled_pool["copies"].shape[2])
     good = float(np.median(oof["original"] - head.content_probabilities(None, pooled_pool["original"]) @ centers))
-    bad = float(np.median(oof["copies"][:, index].reshape(-1) - head.content_probabilities(None, copies) @ centers))
+    bad = float(np.median(oof["copies"][:, trained].reshape(-1) - head.content_probabilities(None, copies) @ centers))
     head.center, head.scale = (good + bad) / 2, max((good - bad) / 4, 1e-6)
     return head
 
@@ -556,8 +556,9 @@ def main(argv: list[str] | None = None) -> None:
     train_parser.add_argument("--content", type=Path, default=CONTENT_LABELS, help="the team's content classes")
     train_parser.add_argument("--version", default="", help="the head's version (default: today)")
     train_parser.add_argument("--features-only", action="store_true", help="extract and cache features, then stop")
-    train_parser.add_argument("--families", choices=sorted(TRAIN_FAMILIES), default="all",
-                              help="the degraded families the head trains on (figures cover every family)")
+    train_parser.add_argument("--families", choices=sorted(TRAIN_FAMILIES), default="geometric",
+                              help="the degraded families the head trains on (figures cover every family); "
+                                   "geometric since composition-head 2026.12.07-geometric")
     measure_parser = commands.add_parser("measure", help="a head file's held-out figures (in memory)")
     measure_parser.add_argument("--head", type=Path, required=True, help="a composition_head.npz")
     measure_parser.add_argument("--photos", type=Path, default=settings.data_dir / "photos")

@@ -98,7 +98,7 @@ content normaliser's class levels and the score's centre and scale come from the
 {meta['trained_on']['normaliser_and_scale']}: the head memorises its training photos, so how it
 scores each class of *new* photos can only be read off photos it never trained on.
 
-    python -m train.composition train{'' if list(meta['families']) == list(FAMILIES) else ' --families geometric'}
+    python -m train.composition train --families {'all' if list(meta['families']) == list(FAMILIES) else 'geometric'}
 
 **Data.** `../shared/data/photos/` cars/ (Stanford Cars training images, non-commercial research
 use only) and general/ (Debian wallpapers, image-processing benchmark sets, OpenCV samples), and
