@@ -85,6 +85,7 @@ class _Photo:
     assessment: CompositionAssessment | None = None
     tilt_probability: float | None = None
     learned: float | None = None  # the composition head's score, read once
+    subject: tuple[float, float, float, float] | None = None  # the network's subject box, read once
     suggested_crop: tuple[float, ...] | None = None  # the crop search's answer, when it ran
 
 
@@ -146,8 +147,9 @@ class CompositionScorer:
         if photo.network is None or self.head is None:
             return
         photo.learned = float(self.head.score(photo.network.features)[0])
+        photo.subject = self.network.subject_box(photo.network)
         if photo.learned < CROP_SEARCH_BELOW:
-            photo.suggested_crop = self._best_crop(photo, photo.learned, self.network.subject_box(photo.network),
+            photo.suggested_crop = self._best_crop(photo, photo.learned, photo.subject,
                                                    photo.assessment.composition.suggested_crop)
 
     def _run_quality(self, photos: list[_Photo]) -> None:
@@ -195,8 +197,7 @@ class CompositionScorer:
             # People's ratings back the perceived quality; the checks alone have not been measured.
             confidence = min(1.0, assessment.confidence + (0.2 if perceived is not None else 0.0))
             return composition.model_copy(update=update), confidence
-        learned = photo.learned
-        subject = self.network.subject_box(photo.network)
+        learned, subject = photo.learned, photo.subject
         update.update({
             "score": round(combine(perceived, learned, composition.score, composition.issue_severity, weights), 4),
             "learned_score": round(learned, 4),
