@@ -49,7 +49,7 @@ def photo_pipeline(data_b64: str, runs: int = 40, budget_s: float = PHOTO_BUDGET
         image = timed("decode", decode)
         if scorer.network is not None:
             timed("network", lambda: scorer.network.run([image.rgb]))
-        if scorer.quality_features is not None:  # the perceived-quality pass at <= 512 px
+        if scorer.quality_features is not None:  # the perceived-quality pass at a 512 px long side
             timed("quality_network", lambda: scorer.quality_features.features(image.rgb))
         timed("heuristics", lambda: assess_composition(image, 0))
         if scorer.level is not None:  # the level detector's features and trees

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from quality.image.quality_features import FEATURE_DIM, MAX_LONG_SIDE, MULTIPLE, PhotoQualityFeatures, network_size
+from quality.image.quality_features import FEATURE_DIM, LONG_SIDE, MULTIPLE, PhotoQualityFeatures, network_size
 from quality.image.perceived_quality import PerceivedQualityHead
 from quality.settings import PROJECT_ROOT
 from tests.test_image_composition import scene
@@ -15,13 +15,14 @@ from tests.test_image_composition import scene
 HEAD = PROJECT_ROOT / "models" / "photo-quality" / "head.npz"
 
 
-@pytest.mark.parametrize("width, height", [(500, 500), (4032, 3024), (1080, 1920), (640, 427), (20, 900), (31, 31)])
-def test_network_size_keeps_the_aspect_within_one_stride_and_never_exceeds_512(width, height):
+@pytest.mark.parametrize("width, height", [(500, 500), (4032, 3024), (1080, 1920), (640, 427), (320, 240), (20, 900),
+                                           (31, 31)])
+def test_every_photo_is_read_at_a_512_long_side_with_its_aspect_kept_within_one_stride(width, height):
     w, h = network_size(width, height)
     assert w % MULTIPLE == 0 and h % MULTIPLE == 0 and w >= MULTIPLE and h >= MULTIPLE
-    assert max(w, h) <= MAX_LONG_SIDE
-    if min(width, height) * MAX_LONG_SIDE / max(width, height) >= MULTIPLE:
-        scale = min(1.0, MAX_LONG_SIDE / max(width, height))
+    assert max(w, h) == LONG_SIDE  # small photos enlarged, large ones reduced: one display size
+    scale = LONG_SIDE / max(width, height)
+    if min(width, height) * scale >= MULTIPLE:
         assert abs(w - width * scale) <= MULTIPLE / 2 and abs(h - height * scale) <= MULTIPLE / 2
 
 

@@ -7,13 +7,14 @@ team members judged every copy this test makes against its photo, blind (sides i
 no scores shown: `data/photos/worse_copies.csv`, made as data/photos/README.md says): both found
 190 of the 196 copies worse, and the property is asserted on those.
 
-The property does NOT hold yet (issue 18): 1 judged-worse copy at 320 px and 1 at 640 px score
-above their photo (composition-head 2026.12.07-geometric, level-head 2026.12.07, photo-score
-2026.12.07): a brightened copy of a night photo at 320 px and a crop of a landscape at 640 px,
-both judged worse ("cuts the cliff and the sea") and preferred by the learned parts; with the
-composition head before (2026.12.06.2) an interior photo's crops too, 1 + 2 (docs/photo-score.md
-"Measured"). So the strict property is an expected failure (strict: the day it holds, the marker
-must go), and a second test keeps the number of generated copies scoring higher from growing.
+It holds since perceived quality reads every photo at one display size (quality-taps-v2,
+docs/photo-score.md "Display size"): no copy this test makes scores above its photo. Before, with
+the perceived-quality network reading photos under 512 px at their own pixels, 1 judged-worse copy
+at 320 px and 1 at 640 px did (a brightened night photo; a crop of a landscape): with the composition
+head before (2026.12.06.2) 1 + 2, and before the resolution factor 5 + 6. The smallest margin
+(photo minus copy) measured with the served models is 0.0014, far above float round-off. A second
+test checks all 196 copies, the 6 the judges did not agree on included, allowing two within
+round-off of their photo.
 
 The photos are the composition split's held-out photos (never trained on by either head; the
 perceived-quality head never saw a photo from `../shared/data/photos`), two of each class of
@@ -32,10 +33,8 @@ from train.worse_copies import SIZES, Pair, copies, monotone_photos, read_judged
 
 DATA = get_settings().data_dir
 
-# Generated copies scoring above their photo, as measured with composition-head 2026.12.07-geometric,
-# level-head 2026.12.07 and photo-score 2026.12.07, and the slack for copies within float round-off
-# of their photo, which another CPU may put on either side.
-KNOWN_HIGHER = {320: 1, 640: 1}
+# Generated copies, judged worse or not, that may score above their photo: copies within float
+# round-off of their photo, which another CPU may put on either side (none does here).
 ROUND_OFF_SLACK = 2
 
 
@@ -75,7 +74,6 @@ def test_every_generated_copy_was_judged(scored):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 18: a few copies of non-car photos, judged worse, score above the photo")
 @pytest.mark.parametrize("size", SIZES)
 def test_no_copy_judged_worse_scores_above_its_photo(scored, size):
     judged = read_judged()
@@ -86,6 +84,6 @@ def test_no_copy_judged_worse_scores_above_its_photo(scored, size):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
-def test_generated_copies_scoring_above_their_photo_do_not_grow(scored, size):
+def test_at_most_round_off_puts_any_generated_copy_above_its_photo(scored, size):
     higher = [why for pair, (photo, copy, why) in scored.items() if pair.size == size and copy > photo]
-    assert len(higher) <= KNOWN_HIGHER[size] + ROUND_OFF_SLACK, "\n".join(higher)
+    assert len(higher) <= ROUND_OFF_SLACK, "\n".join(higher)

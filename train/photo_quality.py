@@ -7,8 +7,8 @@ What it does, in one run:
      network as the service runs it (`quality.image.quality_features`: the ONNX export, on
      onnxruntime) at about its own resolution - no resize to 224 and no crop: the network is fully
      convolutional, and shrinking a photo hides the blur, noise and JPEG artefacts people rate. The
-     photo is brought to a long side of at most 512 px with both sides multiples of 32 (CLIVE's
-     500 x 500 photos are read at 512 x 512). The
+     photo is brought to a long side of 512 px with both sides multiples of 32 (CLIVE's
+     500 x 500 photos are read at 512 x 512; smaller photos are enlarged since quality-taps-v2). The
      output of each of the 18 stages of the network (stem, the 16 MBConv blocks at strides 2-32,
      the 1280-channel head) is pooled over space by mean and by standard deviation and
      concatenated: 6,240 numbers per photo (`photo_features`, PIL image -> vector). Cached in
@@ -68,7 +68,7 @@ from quality.artifacts import read_head_file, sha256_file, write_head_file  # no
 from quality.image.cnn_build import PACKAGE, packaged_weights_path  # noqa: E402
 from quality.image.perceived_quality import PerceivedQualityHead, mlp_predict, ridge_predict  # noqa: E402
 from eval.metrics import pairwise_accuracy  # noqa: E402
-from quality.image.quality_features import (FEATURE_DIM, MAX_LONG_SIDE, MULTIPLE, RECIPE, TAP_CHANNELS,  # noqa: E402
+from quality.image.quality_features import (FEATURE_DIM, LONG_SIDE, MULTIPLE, RECIPE, TAP_CHANNELS,  # noqa: E402
                                             PhotoQualityFeatures)
 
 # ----------------------------------------------------------------------------- recipe
@@ -78,8 +78,8 @@ FEATURE_RECIPE = {
     "name": f"lite0-alltaps-meanstd-{RECIPE}",
     "backbone": PACKAGE,
     "architecture": "quality.image.efficientnet_lite.EfficientNetLite0 (plain torch, TF SAME padding)",
-    "input": f"RGB resized (PIL Lanczos) so the long side is at most {MAX_LONG_SIDE} px and both sides are "
-             f"multiples of {MULTIPLE} (quality.image.quality_features.network_size); no crop, no letterbox; "
+    "input": f"RGB resized (PIL Lanczos) so the long side is {LONG_SIDE} px (smaller photos enlarged) and both sides "
+             f"are multiples of {MULTIPLE} (quality.image.quality_features.network_size); no crop, no letterbox; "
              "(pixel - 127) / 128; onnxruntime (the served export)",
     "taps": "outputs of the stem (ReLU6), each of the 16 MBConv blocks (after the residual add, before any "
             "activation) and the 1280-channel head (ReLU6)",

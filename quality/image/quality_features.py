@@ -1,4 +1,4 @@
-"""What the perceived-quality head reads of a photo: EfficientNet-Lite0 at about 512 px, every stage pooled.
+"""What the perceived-quality head reads of a photo: EfficientNet-Lite0 at a 512 px long side, every stage pooled.
 
 Perceived technical quality (blur, noise, exposure, compression) is visible only near the photo's
 own resolution: a 224 px copy hides it (CLIVE cross-validated Spearman 0.76 at 224 px against 0.83
@@ -6,7 +6,10 @@ at 500 px, `train/photo_quality.py`). So this is a second pass, separate from th
 one of `quality.image.cnn`:
 
 - `network_size(width, height)`: the photo is resized (never cropped or letterboxed) so that its long
-  side is at most 512 px and both sides are multiples of 32 (at least 32). With sides that are
+  side is 512 px, the size the head learned at (CLIVE's 500 x 500 photos are read at 512 x 512),
+  and both sides are multiples of 32 (at least 32). Smaller photos are enlarged, as a judge's
+  screen shows every entry at one size (`quality-taps-v2`; v1 read them at their own pixels, where
+  a crop looked as sharp as its photo: docs/photo-score.md "Display size"). With sides that are
   multiples of 32 every stride-2 layer sees an even size, so TensorFlow's SAME padding is the same
   constant for every such input, and one ONNX export with dynamic height and width is exact for all
   of them (checked against torch at build time on a non-square input).
@@ -15,7 +18,7 @@ one of `quality.image.cnn`:
 
 Training (`train/photo_quality.py`) and serving both call `PhotoQualityFeatures`, so the head
 sees the same numbers in both. The ONNX file is built from the packaged weights on first use into
-`<QUALITY_CACHE_DIR>/effnet-lite0-<sha>-quality-taps-v1/`, with checksums, like the other builds.
+`<QUALITY_CACHE_DIR>/effnet-lite0-<sha>-quality-taps-v2/`, with checksums, like the other builds.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ from quality.artifacts import SHA_PREFIX_LEN, ArtifactChecksumError, ensure_buil
 from quality.artifacts import cache_dir as resolve_cache_dir
 from quality.image.cnn_build import OPSET, PACKAGE, packaged_weights_path
 
-RECIPE = "quality-taps-v1"  # bump when the export or the input rule changes
-MAX_LONG_SIDE = 512
+RECIPE = "quality-taps-v2"  # bump when the export or the input rule changes
+LONG_SIDE = 512  # every photo is read at this long side (enlarged or reduced)
 MULTIPLE = 32  # the network's total stride
 MEAN, STD = 127.0, 128.0  # EfficientNet-Lite's own input normalisation
 TAP_CHANNELS = (32, 16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320, 1280)
@@ -42,8 +45,8 @@ EXPORT_TOLERANCE = 1e-3
 
 
 def network_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) the network reads: long side <= 512, both multiples of 32, aspect kept to within 32 px."""
-    scale = min(1.0, MAX_LONG_SIDE / max(width, height))
+    """(width, height) the network reads: long side 512, both multiples of 32, aspect kept to within 32 px."""
+    scale = LONG_SIDE / max(width, height)
     return tuple(max(MULTIPLE, int(round(side * scale / MULTIPLE)) * MULTIPLE) for side in (width, height))
 
 
