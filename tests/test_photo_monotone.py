@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import pytest
 
-from quality.schemas import ImageInput, Post
 from quality.settings import get_settings
-from tests.conftest import b64, encode_image
-from train.worse_copies import SIZES, Pair, copies, monotone_photos, read_judged, sized_photo
+from train.worse_copies import SIZES, Pair, Scored, monotone_photos, read_judged, score_copies
 
 DATA = get_settings().data_dir
 
@@ -45,26 +43,11 @@ def _photos() -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def scored(service) -> dict[Pair, tuple[float, float, str]]:
-    """{pair: (photo score, copy score, what the parts said)} for every generated copy."""
+def scored(service) -> dict[Pair, Scored]:
+    """Every generated copy's score and its photo's (`python -m train.worse_copies scores` prints them)."""
     photos = _photos()
     assert {cls for _, cls in photos} == {"car", "landscape", "city", "night", "people", "interior", "object"}
-    found = {}
-    for size in SIZES:
-        for name, cls in photos:
-            image = sized_photo(DATA, name, size)
-            original = service.score(Post(images=[ImageInput(data=b64(encode_image(image, quality=92)))])) \
-                .dimensions.composition.images[0]
-            made = copies(image, name, original.subject_box)
-            results = service.score(Post(images=[ImageInput(data=b64(encode_image(copy, quality=92)))
-                                                 for _, copy in made])).dimensions.composition.images
-            for (family, _), copy in zip(made, results):
-                found[Pair(size, name, family)] = (
-                    original.score, copy.score,
-                    f"{name} ({cls}, {size} px) {family}: {copy.score:.3f} vs {original.score:.3f} "
-                    f"(quality {copy.perceived_quality} vs {original.perceived_quality}, "
-                    f"composition {copy.learned_score} vs {original.learned_score})")
-    return found
+    return score_copies(service, DATA)
 
 
 @pytest.mark.slow
@@ -77,13 +60,13 @@ def test_every_generated_copy_was_judged(scored):
 @pytest.mark.parametrize("size", SIZES)
 def test_no_copy_judged_worse_scores_above_its_photo(scored, size):
     judged = read_judged()
-    higher = [why for pair, (photo, copy, why) in scored.items()
-              if pair.size == size and judged[pair.key] == "copy_worse" and copy > photo]
+    higher = [got.why for pair, got in scored.items()
+              if pair.size == size and judged[pair.key] == "copy_worse" and got.copy > got.photo]
     assert not higher, "\n".join(higher)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES)
 def test_at_most_round_off_puts_any_generated_copy_above_its_photo(scored, size):
-    higher = [why for pair, (photo, copy, why) in scored.items() if pair.size == size and copy > photo]
+    higher = [got.why for pair, got in scored.items() if pair.size == size and got.copy > got.photo]
     assert len(higher) <= ROUND_OFF_SLACK, "\n".join(higher)

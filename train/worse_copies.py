@@ -10,6 +10,7 @@ in an order fixed by a hash and unlabelled, and the judge's verdicts are
 
     python -m train.worse_copies sheets --out /tmp/worse_copies   # sheets/*.png + key.csv beside them
     python -m train.worse_copies merge --key /tmp/worse_copies/key.csv --judge ONE.csv --judge TWO.csv
+    python -m train.worse_copies scores     # every pair's photo score and parts, smallest margin first
 
 Two judges; a pair's verdict is theirs where they agree and `no_clear_difference` where they do not
 (a copy two careful judges do not both find worse is not clearly worse).
@@ -21,8 +22,10 @@ seeds), so the sheets are the same on every machine with the shared photos.
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,20 +113,64 @@ def _sheet(rows: list[tuple[int, Image.Image, Image.Image]]) -> Image.Image:
     return sheet
 
 
-def write_sheets(out: Path, data_dir: Path, per_sheet: int = 2) -> None:
-    """The pairs, numbered in a hashed order, `per_sheet` to a PNG, sides unlabelled; key.csv says which
-    side is the copy (kept beside the sheets, not in them: the judge reads only sheets/)."""
-    import base64
-    import io
+def jpeg_b64(image: Image.Image) -> str:
+    """The photo as the test and the sheets send it: JPEG quality 92, base64."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=92)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
+
+@dataclass(frozen=True)
+class Scored:
+    photo: float
+    copy: float
+    why: str  # the pair, both scores and their parts, for a failure message or a report
+
+
+def score_copies(service, data_dir: Path) -> dict[Pair, Scored]:
+    """The photo score (`composition.images[i].score`) of every photo the test uses and of its copies,
+    at every size, through `service` (a `quality.service.QualityService`)."""
     from quality.schemas import ImageInput, Post
+
+    def scored(images: list[Image.Image]):
+        post = Post(images=[ImageInput(data=jpeg_b64(image)) for image in images])
+        return service.score(post).dimensions.composition.images
+
+    found = {}
+    for size in SIZES:
+        for name, cls in monotone_photos(data_dir):
+            image = sized_photo(data_dir, name, size)
+            original = scored([image])[0]
+            made = copies(image, name, original.subject_box)
+            for (family, _), copy in zip(made, scored([copy for _, copy in made])):
+                found[Pair(size, name, family)] = Scored(
+                    original.score, copy.score,
+                    f"{name} ({cls}, {size} px) {family}: {copy.score:.4f} vs {original.score:.4f} "
+                    f"(quality {copy.perceived_quality} vs {original.perceived_quality}, "
+                    f"composition {copy.learned_score} vs {original.learned_score})")
+    return found
+
+
+def print_scores(data_dir: Path) -> None:
+    """Every pair, the smallest margin (photo score minus copy score) first, with the judges' verdict."""
     from quality.service import QualityService
     from quality.settings import Settings
 
-    def b64(image: Image.Image) -> str:
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=92)
-        return base64.b64encode(buffer.getvalue()).decode("ascii")
+    judged = read_judged()
+    found = sorted(score_copies(QualityService(Settings()), data_dir).items(),
+                   key=lambda item: item[1].photo - item[1].copy)
+    for pair, result in found:
+        print(f"{result.photo - result.copy:+.4f}  {judged.get(pair.key, 'not judged'):20s}  {result.why}")
+    higher = sum(result.copy > result.photo for _, result in found)
+    print(f"{higher} of {len(found)} copies score above their photo")
+
+
+def write_sheets(out: Path, data_dir: Path, per_sheet: int = 2) -> None:
+    """The pairs, numbered in a hashed order, `per_sheet` to a PNG, sides unlabelled; key.csv says which
+    side is the copy (kept beside the sheets, not in them: the judge reads only sheets/)."""
+    from quality.schemas import ImageInput, Post
+    from quality.service import QualityService
+    from quality.settings import Settings
 
     service = QualityService(Settings())
     (out / "sheets").mkdir(parents=True, exist_ok=True)
@@ -132,7 +179,7 @@ def write_sheets(out: Path, data_dir: Path, per_sheet: int = 2) -> None:
         for name, _ in monotone_photos(data_dir):
             image = sized_photo(data_dir, name, size)
             # The subject box the test uses: the service's, read off the JPEG it scores.
-            subject = service.score(Post(images=[ImageInput(data=b64(image))])).dimensions.composition.images[0].subject_box
+            subject = service.score(Post(images=[ImageInput(data=jpeg_b64(image))])).dimensions.composition.images[0].subject_box
             for family, copy in copies(image, name, subject):
                 pair = Pair(size, name, family)
                 left, right = (copy, image) if pair.copy_on_left else (image, copy)
@@ -198,9 +245,14 @@ def main(argv: list[str] | None = None) -> None:
     merged.add_argument("--key", type=Path, required=True)
     merged.add_argument("--judge", type=Path, action="append", required=True, help="a judge's verdicts.csv")
     merged.add_argument("--out", type=Path, default=JUDGED)
+    scores = commands.add_parser("scores", help="every pair's photo score and parts through the service, smallest "
+                                                "margin first (what tests/test_photo_monotone.py asserts)")
+    scores.add_argument("--data", type=Path, default=get_settings().data_dir)
     args = parser.parse_args(argv)
     if args.command == "sheets":
         write_sheets(args.out, args.data)
+    elif args.command == "scores":
+        print_scores(args.data)
     else:
         merge(args.key, args.judge, args.out)
 
