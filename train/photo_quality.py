@@ -223,7 +223,10 @@ class MlpHead:
         self.a = arrays
 
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> "MlpHead":
+    def fit(cls, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None,
+            copies: tuple[np.ndarray, np.ndarray, float] | None = None) -> "MlpHead":
+        """`copies` = (features of photos, of their degraded copies, weight) adds a logistic ranking
+        term putting each photo above its copy (train.photo_quality_pairs); None: ratings alone."""
         import torch
         from torch import nn
 
@@ -232,6 +235,8 @@ class MlpHead:
         y_mean, y_scale = float(y.mean()), float(y.std())
         xt = torch.tensor((X - mean) / scale, dtype=torch.float32)
         yt = torch.tensor((y - y_mean) / y_scale, dtype=torch.float32)
+        if copies is not None:
+            better, worse = (torch.tensor((side - mean) / scale, dtype=torch.float32) for side in copies[:2])
         first, last = nn.Linear(X.shape[1], MLP["hidden"]), nn.Linear(MLP["hidden"], 1)
         net = nn.Sequential(nn.Dropout(MLP["dropout"]), first, nn.GELU(approximate="tanh"), nn.Dropout(MLP["dropout"]),
                             last)
@@ -245,6 +250,9 @@ class MlpHead:
             loss = ((pred - yt) ** 2).mean()
             margin = sign * (pred[:, None] - pred[None, :]) * MLP["rank_scale"]
             loss = loss + MLP["rank_weight"] * (nn.functional.softplus(-margin) * pairs).sum() / pairs.sum()
+            if copies is not None:
+                gap = (net(better)[:, 0] - net(worse)[:, 0]) * MLP["rank_scale"]
+                loss = loss + copies[2] * nn.functional.softplus(-gap).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -350,6 +358,14 @@ def print_table(title: str, per_fold: list[dict]) -> None:
           f"{m['pairwise']:8.4f}   (fold sd of Spearman {sd['spearman']:.4f})")
 
 
+def head_meta(kind: str, head, mos: np.ndarray, cv_spearman: float | None) -> dict:
+    """What a written head file records of how it was made (read back by `PerceivedQualityHead`)."""
+    return {"head": kind, **head.meta(), "target": "CLIVE MOS (0-100, higher = better perceived quality)",
+            "feature_recipe": FEATURE_RECIPE, "backbone_weights_sha256": sha256_file(packaged_weights_path()),
+            "rows": len(mos), "mos_range": [float(mos.min()), float(mos.max())], "fold_rule": FOLD_RULE,
+            "cv_spearman": cv_spearman}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, required=True, help="folder with clive/ and clive_mos.csv")
@@ -361,8 +377,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
-
-    from quality.image.cnn_build import packaged_weights_path
 
     torch.set_num_threads(1)
     names, mos = read_ratings(args.data)
@@ -399,12 +413,8 @@ def main(argv: list[str] | None = None) -> None:
                                           "ms_per_photo": ms[name]}
 
     head = HEADS[args.head].fit(X, mos, folds)
-    weights_sha = sha256_file(packaged_weights_path())
-    meta = {"head": args.head, **head.meta(), "target": "CLIVE MOS (0-100, higher = better perceived quality)",
-            "feature_recipe": FEATURE_RECIPE, "backbone_weights_sha256": weights_sha, "rows": len(names),
-            "mos_range": [float(mos.min()), float(mos.max())],
-            "fold_rule": FOLD_RULE, "cv_spearman": results["heads"][args.head]["mean"]["spearman"]
-            if args.head in results["heads"] else None}
+    meta = head_meta(args.head, head, mos, results["heads"][args.head]["mean"]["spearman"]
+                     if args.head in results["heads"] else None)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / PREDICTIONS_FILE, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
