@@ -39,10 +39,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from quality.image.degrade import degrade
+from quality.artifacts import write_head_file
+from quality.image.cnn_build import packaged_weights_path
+from quality.image.degrade import DEFAULT_SUBJECT, degrade
 from quality.image.quality_features import FEATURE_DIM, PhotoQualityFeatures
 from train.composition import CLIVE_MIN_MOS, photo_rng, photo_split
-from quality.artifacts import write_head_file
 from train.photo_quality import (DEFAULT_CACHE, FEATURE_RECIPE, HEAD_FILE, N_FOLDS, MlpHead, fold_of, head_meta,
                                  load_or_extract, quality_metrics, read_ratings, recipe_key)
 
@@ -57,8 +58,6 @@ def pair_photos(names: list[str], mos: np.ndarray) -> list[int]:
 
 def copy_features(names: list[str], chosen: list[int], image_dir: Path, cache: Path) -> tuple[np.ndarray, list]:
     """Features of every copy [m, 6240] and, per copy, (photo index, family), cached by recipe and photos."""
-    from quality.image.cnn_build import packaged_weights_path
-
     index = [(i, family, sample) for i in chosen for family in FAMILIES for sample in SAMPLES]
     photos = hashlib.sha256("\n".join(names[i] for i in chosen).encode()).hexdigest()[:8]
     key = f"{recipe_key(packaged_weights_path())}-{photos}"
@@ -72,7 +71,7 @@ def copy_features(names: list[str], chosen: list[int], image_dir: Path, cache: P
     for row, (i, family, sample) in enumerate(index):
         with Image.open(image_dir / names[i]) as pil:
             image = pil.convert("RGB")
-        copy, _ = degrade(image, family, (0.25, 0.25, 0.75, 0.75), photo_rng(f"clive/{names[i]}", family, sample))
+        copy, _ = degrade(image, family, DEFAULT_SUBJECT, photo_rng(f"clive/{names[i]}", family, sample))
         features[row] = extractor.features(np.asarray(copy))
         if row % 300 == 0:
             print(f"copies: {row}/{len(index)} ({time.perf_counter() - started:.0f} s)", flush=True)
